@@ -1,0 +1,17 @@
+# classicdet runtime: mmdet's defaults plus atomic checkpoints and a NaN guard.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['custom'], allow_failed_imports=False)
+
+default_hooks = dict(
+    # Atomic saves; outdated checkpoints removed only after the new one is complete.
+    checkpoint=dict(
+        type='AtomicCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='coco/bbox_mAP',
+        rule='greater'))
+
+# 'stop' ends the run on a NaN/inf loss before the update; 'skip' drops that step instead.
+# RandomStateHook makes a resumed run draw the same random samples as an uninterrupted one.
+custom_hooks = [dict(type='FiniteLossHook', action='stop'), dict(type='RandomStateHook')]

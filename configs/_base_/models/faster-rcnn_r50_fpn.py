@@ -1,0 +1,11 @@
+# Faster R-CNN R50-FPN: mmdet's model with the device-portable RPN post-processing, RoI
+# extractor and bbox head, so it runs on CUDA with a CPU-only mmcv build.
+_base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
+
+model = dict(
+    rpn_head=dict(type='PortableRPNHead'),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            type='PortableSingleRoIExtractor',
+            roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0)),
+        bbox_head=dict(type='PortableShared2FCBBoxHead')))

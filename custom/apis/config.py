@@ -1,0 +1,70 @@
+"""Loading configs for the tools: checked paths, checked overrides, device choice."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Any
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+
+from .cli import CLIError
+
+__all__ = ['DictAction', 'load_config', 'check_override_keys', 'resolve_device',
+           'ensure_writable_dir']
+
+
+def load_config(path: str, cfg_options: dict | None = None) -> Config:
+    """Read ``path`` and apply ``--cfg-options`` overrides whose keys must already exist.
+
+    Raises:
+        CLIError: the file is missing, does not parse, or an override names an unknown key.
+    """
+    if not osp.isfile(path):
+        raise CLIError(f'{path}: config file not found')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as err:
+        raise CLIError(f'{path}: cannot read config: {" ".join(str(err).split())}') from err
+    if cfg_options:
+        check_override_keys(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def check_override_keys(cfg: Config, options: dict[str, Any]) -> None:
+    """Refuse a ``--cfg-options`` key that does not exist (a typo would be silently added)."""
+    for key in options:
+        node: Any = cfg
+        walked = []
+        for part in key.split('.'):
+            if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, (dict, ConfigDict, Config)) and part in node:
+                node = node[part]
+            else:
+                where = '.'.join(walked) or 'the top level'
+                raise CLIError(f'--cfg-options: unknown key {key!r} (no {part!r} under {where})')
+            walked.append(part)
+
+
+def resolve_device(device: str | None) -> str:
+    """'cuda' when present and not refused, else 'cpu'; asking for CUDA without one fails."""
+    if device is None or device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise CLIError(f'--device {device}: CUDA was asked for but no CUDA device is available')
+    return device
+
+
+def ensure_writable_dir(path: str) -> str:
+    """Create ``path`` if needed and check that files can be written there."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = osp.join(path, '.classicdet-write-test')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as err:
+        raise CLIError(f'{path}: output folder cannot be written ({err.strerror})') from err
+    return path

@@ -1,0 +1,79 @@
+"""Inference over many images: collect inputs, predict, write drawings and JSON."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+
+import cv2
+from tqdm import tqdm
+
+from .cli import CLIError
+from .config import ensure_writable_dir
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def collect_images(inputs: str) -> list[str]:
+    """An image path, a folder (its images, sorted) or a glob pattern → image paths.
+
+    Raises:
+        CLIError: nothing matches, or the folder has no images.
+    """
+    if osp.isdir(inputs):
+        paths = sorted(osp.join(inputs, f) for f in os.listdir(inputs)
+                       if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not paths:
+            raise CLIError(f'{inputs}: folder has no images ({", ".join(IMAGE_EXTENSIONS)})')
+        return paths
+    if osp.isfile(inputs):
+        return [inputs]
+    paths = sorted(p for p in glob.glob(inputs, recursive=True) if osp.isfile(p))
+    if not paths:
+        raise CLIError(f'{inputs}: no such image, folder or matching files')
+    return paths
+
+
+@dataclass
+class InferenceReport:
+    """What happened to each input."""
+    written: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.3,
+                 progress: bool = True) -> InferenceReport:
+    """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``.
+
+    Unreadable images are reported in the returned report and skipped; the others go on.
+    """
+    vis_dir = ensure_writable_dir(osp.join(out_dir, 'vis'))
+    pred_dir = ensure_writable_dir(osp.join(out_dir, 'preds'))
+    report = InferenceReport()
+    for path in tqdm(paths, disable=not progress, desc='inference', unit='img'):
+        try:
+            result = detector.predict(path, score_thr=score_thr, return_vis=True)
+        except CLIError as err:
+            report.failed.append((path, str(err)))
+            continue
+        name = osp.splitext(osp.basename(path))[0]
+        cv2.imwrite(osp.join(vis_dir, name + '.png'), cv2.cvtColor(result['vis'],
+                                                                    cv2.COLOR_RGB2BGR))
+        with open(osp.join(pred_dir, name + '.json'), 'w') as f:
+            json.dump(prediction_to_json(path, result), f, indent=1)
+        report.written.append(path)
+    return report
+
+
+def prediction_to_json(path: str, result: dict) -> dict:
+    """A JSON-ready record: file, and per detection its box, score, label and class name."""
+    return dict(
+        image=path,
+        detections=[
+            dict(bbox=[round(float(v), 2) for v in box], score=round(float(score), 4),
+                 label=int(label), name=name)
+            for box, score, label, name in zip(result['boxes'], result['scores'],
+                                               result['labels'], result['names'])
+        ])

@@ -1,0 +1,88 @@
+"""Turning a config plus command-line choices into an mmengine run (train or test)."""
+from __future__ import annotations
+
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from .cli import CLIError
+from .config import ensure_writable_dir
+
+
+def default_work_dir(config_path: str) -> str:
+    """``work_dirs/<config name>``, mmdet's convention."""
+    return osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def prepare_train_config(cfg: Config,
+                         config_path: str,
+                         work_dir: str | None = None,
+                         resume: str | None = None,
+                         amp: bool = False,
+                         auto_scale_lr: bool = False,
+                         launcher: str = 'none') -> Config:
+    """Apply the train tool's options to ``cfg`` (in place) and return it.
+
+    Args:
+        resume (str, optional): 'auto' resumes from the work dir's ``last_checkpoint``;
+            a path resumes from that checkpoint; None starts afresh.
+    """
+    cfg.launcher = launcher
+    cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
+                                       default_work_dir(config_path))
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume:
+        if not osp.isfile(resume):
+            raise CLIError(f'--resume {resume}: checkpoint file not found')
+        cfg.resume, cfg.load_from = True, resume
+    if amp:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            pass
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise CLIError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    use_cpu_collectives(cfg, launcher)
+    return cfg
+
+
+def prepare_test_config(cfg: Config,
+                        config_path: str,
+                        checkpoint: str,
+                        work_dir: str | None = None,
+                        out: str | None = None,
+                        show_dir: str | None = None,
+                        launcher: str = 'none') -> Config:
+    """Apply the test tool's options to ``cfg`` (in place) and return it."""
+    cfg.launcher = launcher
+    cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
+                                       default_work_dir(config_path))
+    cfg.load_from = checkpoint
+    evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
+        cfg.test_evaluator]
+    for evaluator in evaluators:
+        if evaluator.get('type') == 'CocoMetric':
+            evaluator.classwise = True  # per-class AP table
+            if out:
+                ensure_writable_dir(osp.dirname(osp.abspath(out)))
+                evaluator.outfile_prefix = osp.splitext(osp.abspath(out))[0]
+    if show_dir:
+        ensure_writable_dir(show_dir)
+        vis = cfg.default_hooks.get('visualization', None)
+        if vis is None:
+            raise CLIError('--show-dir: the config has no visualization hook')
+        vis.draw = True
+        vis.test_out_dir = osp.abspath(show_dir)
+    use_cpu_collectives(cfg, launcher)
+    return cfg
+
+
+def use_cpu_collectives(cfg: Config, launcher: str) -> None:
+    """NCCL needs GPUs: distributed runs on CPU-only machines use gloo."""
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'

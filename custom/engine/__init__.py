@@ -1,0 +1,11 @@
+"""Training engine parts: atomic checkpoints, loss guards."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook, assert_finite_parameters
+from .atomic_local_backend import AtomicLocalBackend, write_atomically
+from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
+from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
+
+__all__ = [
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'FiniteLossHook', 'NonFiniteLossError',
+    'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
+    'restore_random_state', 'write_atomically'
+]

@@ -1,0 +1,142 @@
+"""The main job end to end on a tiny generated digits set: train, resume, test, infer.
+
+One small training run (module fixture) is shared by the tests below; each test then checks
+one tool the way a user runs it, as a subprocess.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+
+
+def run_tool(*args, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+def data_options(data_root: Path) -> list[str]:
+    """--cfg-options pointing every split of the config at ``data_root``."""
+    root = f'{data_root}/'
+    ann = f'{root}annotations/instances_val.json'
+    return [
+        f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}', f'val_evaluator.ann_file={ann}',
+        f'test_evaluator.ann_file={ann}'
+    ]
+
+
+def tiny_options(data_root: Path, max_iters: int) -> list[str]:
+    return data_options(data_root) + [
+        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+        'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
+        'default_hooks.logger.interval=1', 'randomness.seed=0',
+        # keep low-score boxes so an almost untrained model still gives a non-trivial mAP
+        'model.test_cfg.rcnn.score_thr=0.0'
+    ]
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('digits')
+    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 12, '--val', 4,
+             '--img-size', 160, '--seed', 1)
+    return root
+
+
+@pytest.fixture(scope='module')
+def trained(digits, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp('work')
+    run_tool('tools/train.py', CONFIG, '--work-dir', work, '--cfg-options',
+             *tiny_options(digits, 4))
+    return work
+
+
+def test_train_writes_checkpoints(trained):
+    assert (trained / 'iter_2.pth').is_file() and (trained / 'iter_4.pth').is_file()
+    assert (trained / 'last_checkpoint').read_text().strip().endswith('iter_4.pth')
+    ckpt = torch.load(trained / 'iter_4.pth', weights_only=True)
+    assert ckpt['meta']['iter'] == 4
+    assert ckpt['meta']['dataset_meta']['classes'] == tuple(str(i) for i in range(10))
+
+
+def test_resume_continues_at_next_iteration(digits, trained, tmp_path):
+    work = tmp_path / 'resumed'
+    work.mkdir()
+    ckpt = trained / 'iter_2.pth'
+    out = run_tool('tools/train.py', CONFIG, '--work-dir', work, '--resume', ckpt,
+                   '--cfg-options', *tiny_options(digits, 4))
+    log = out.stdout + out.stderr
+    assert 'resumed epoch: 0, iter: 2' in log
+    assert re.search(r'Iter\(train\) \[3/4\]', log) and not re.search(r'Iter\(train\) \[1/4\]',
+                                                                     log)
+    assert (work / 'iter_4.pth').is_file()
+
+
+def test_test_tool_map_equals_pycocotools(digits, trained, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    out = tmp_path / 'preds.json'
+    proc = run_tool('tools/test.py', CONFIG, trained / 'iter_4.pth', '--work-dir', tmp_path,
+                    '--out', out, '--cfg-options', *tiny_options(digits, 4))
+    printed = dict(re.findall(r'coco/(bbox_mAP\w*)=([0-9.]+)', proc.stdout))
+    assert set(printed) >= {'bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
+                            'bbox_mAP_m', 'bbox_mAP_l'}
+    assert 'bbox_mAP_copypaste' in proc.stdout + proc.stderr
+    assert re.search(r'\| category\s+\| mAP', proc.stdout + proc.stderr)  # per-class table
+
+    gt = COCO(str(digits / 'annotations' / 'instances_val.json'))
+    dets = gt.loadRes(str(out))
+    assert len(dets.getAnnIds()) > 0
+    ev = COCOeval(gt, dets, 'bbox')
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[1] > 0  # a non-trivial AP50, so the comparison below means something
+    for key, stat in zip(['bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'], ev.stats[:3]):
+        assert float(printed[key]) == pytest.approx(round(float(stat), 3), abs=1e-4), key
+
+
+def test_infer_writes_png_and_json_and_names_corrupt_file(digits, trained, tmp_path):
+    images = tmp_path / 'images'
+    images.mkdir()
+    for src in sorted((digits / 'val').glob('*.png'))[:2]:
+        (images / src.name).write_bytes(src.read_bytes())
+    (images / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n not really')
+    out = tmp_path / 'out'
+    proc = run_tool('tools/infer.py', images, CONFIG, trained / 'iter_4.pth', '--out-dir', out,
+                    '--score-thr', '0.0', check=False)
+    assert proc.returncode == 1
+    assert 'broken.png' in proc.stderr and 'corrupt' in proc.stderr
+    good = sorted(p.stem for p in images.glob('*.png') if p.name != 'broken.png')
+    assert sorted(p.stem for p in (out / 'vis').glob('*.png')) == good
+    for name in good:
+        img = cv2.imread(str(out / 'vis' / f'{name}.png'))
+        assert img is not None and img.shape[2] == 3
+        pred = json.loads((out / 'preds' / f'{name}.json').read_text())
+        assert pred['detections'] and {'bbox', 'score', 'label', 'name'} <= set(
+            pred['detections'][0])
+        boxes = np.array([d['bbox'] for d in pred['detections']])
+        assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+
+
+def test_python_api_predicts(digits, trained):
+    from custom.apis import Detector
+    det = Detector(CONFIG, str(trained / 'iter_4.pth'), device='cpu')
+    image = sorted((digits / 'val').glob('*.png'))[0]
+    result = det.predict(str(image))
+    assert result['boxes'].shape[1] == 4
+    assert len(result['boxes']) == len(result['scores']) == len(result['names'])
+    h, w = cv2.imread(str(image)).shape[:2]
+    assert (result['boxes'][:, [0, 2]] <= w + 1e-3).all()
+    assert (result['boxes'][:, [1, 3]] <= h + 1e-3).all()

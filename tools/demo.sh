@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: digits data -> train Faster R-CNN R18-FPN on CPU -> test -> infer.
+# Re-running continues where it stopped: data and a finished training are reused.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PY=${PY:-.venv/bin/python}
+CONFIG=${CONFIG:-configs/digits/faster-rcnn_r18_fpn_digits.py}
+WORK=${WORK:-work_dirs/demo}
+DATA=data/digits
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [[ ! -f $DATA/annotations/instances_val.json ]]; then
+    step "generating the digits detection set in $DATA"
+    "$PY" tools/dataset_converters/digits2coco.py "$DATA"
+fi
+step "checking the data"
+"$PY" tools/misc/validate_coco.py $DATA/annotations/instances_train.json --img-dir $DATA/train
+"$PY" tools/misc/validate_coco.py $DATA/annotations/instances_val.json --img-dir $DATA/val
+
+FINAL=$("$PY" - "$CONFIG" <<'PY'
+import sys
+from mmengine.config import Config
+cfg = Config.fromfile(sys.argv[1])
+print(f"iter_{cfg.train_cfg.max_iters}.pth")
+PY
+)
+if [[ ! -f $WORK/$FINAL ]]; then
+    step "training $CONFIG on CPU (about 10 minutes on 2 cores)"
+    RESUME=()
+    [[ -f $WORK/last_checkpoint ]] && RESUME=(--resume)
+    "$PY" tools/train.py "$CONFIG" --work-dir "$WORK" "${RESUME[@]}"
+fi
+
+step "testing $WORK/$FINAL on the val set"
+"$PY" tools/test.py "$CONFIG" "$WORK/$FINAL" --work-dir "$WORK" --out "$WORK/val_preds.json" \
+    --show-dir "$WORK/show"
+
+step "inference on a few val images"
+mkdir -p "$WORK/samples"
+ls $DATA/val/*.png | head -n 6 | xargs -I{} cp {} "$WORK/samples/"
+"$PY" tools/infer.py "$WORK/samples" "$CONFIG" "$WORK/$FINAL" --out-dir "$WORK/infer"
+"$PY" - "$WORK/infer/preds" <<'PY'
+import json, os, sys
+folder = sys.argv[1]
+name = sorted(os.listdir(folder))[0]
+pred = json.load(open(os.path.join(folder, name)))
+print(f"prediction for {pred['image']}:")
+for det in pred['detections']:
+    print(f"  {det['name']}  score {det['score']:.3f}  box {det['bbox']}")
+PY
+
+step "training curves"
+SCALARS=$(ls -t "$WORK"/*/vis_data/scalars.json | head -n 1)
+"$PY" tools/analysis_tools/plot_curves.py "$SCALARS" --out "$WORK/curves.png"
+
+cat <<TXT
+
+Done.
+  checkpoint:      $WORK/$FINAL
+  detections:      $WORK/val_preds.json (COCO results format)
+  drawings:        $WORK/show (prediction beside ground truth), $WORK/infer/vis
+  curves:          $WORK/curves.png
+TXT

@@ -1,0 +1,45 @@
+"""Detect objects in an image, a folder or a glob.
+
+``python tools/infer.py INPUTS CONFIG CKPT --out-dir DIR [--score-thr 0.3] [--device cpu|cuda]``
+writes DIR/vis/NAME.png and DIR/preds/NAME.json; unreadable images are named and skipped, and
+the exit code is non-zero if any failed.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from custom.apis.cli import exit_on_error  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description='Run a detector on images')
+    parser.add_argument('inputs', help='image file, folder or glob pattern (quote it)')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument('--score-thr', type=float, default=0.3, help='minimum score to keep')
+    parser.add_argument('--device', default=None, help='cpu, cuda or cuda:N (default: auto)')
+    parser.add_argument('--debug', action='store_true', help='show tracebacks')
+    return parser.parse_args(argv)
+
+
+@exit_on_error
+def main(argv=None):
+    args = parse_args(argv)
+    from custom.apis import Detector, collect_images, infer_images
+    from custom.apis.config import ensure_writable_dir
+    paths = collect_images(args.inputs)
+    ensure_writable_dir(args.out_dir)
+    detector = Detector(args.config, args.checkpoint, device=args.device)
+    report = infer_images(detector, paths, args.out_dir, args.score_thr)
+    for path, problem in report.failed:
+        print(f'failed: {problem}', file=sys.stderr)
+    print(f'{len(report.written)} image(s) written to {args.out_dir}/vis and '
+          f'{args.out_dir}/preds; {len(report.failed)} failed')
+    return 1 if report.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Evaluate a checkpoint: COCO mAP and a per-class AP table.
+
+``python tools/test.py CONFIG CKPT [--out preds.json] [--show-dir DIR] [--work-dir DIR]``
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.config import DictAction, load_config  # noqa: E402
+from custom.apis.runs import prepare_test_config  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a detector')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='write COCO-format detections to this JSON file')
+    parser.add_argument('--show-dir', help='draw predictions beside ground truth here')
+    parser.add_argument('--work-dir', help='where logs go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--debug', action='store_true', help='show tracebacks')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+@exit_on_error
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    prepare_test_config(cfg, args.config, args.checkpoint, args.work_dir, args.out,
+                        args.show_dir, args.launcher)
+    from mmengine.runner import Runner
+
+    from custom.apis.checkpoint_check import check_checkpoint_matches
+    from custom.apis.evaluation import move_results_file
+    runner = Runner.from_cfg(cfg)
+    check_checkpoint_matches(runner.model, args.checkpoint)
+    metrics = runner.test()
+    if args.out:
+        move_results_file(args.out)
+        print(f'detections written to {args.out}')
+    print('metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
+                                  for k, v in metrics.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
