@@ -8,8 +8,11 @@ from .utils.safe_load import install_safe_loading
 
 install_safe_loading()
 
-from . import apis, datasets, engine, fundamentals, models, ops  # noqa: E402,F401
+from . import analysis, apis, datasets, engine, evaluation, fundamentals, models, ops  # noqa: E402,F401,I001
 
 __version__ = '0.1.0'
 
-__all__ = ['apis', 'datasets', 'engine', 'fundamentals', 'models', 'ops', '__version__']
+__all__ = [
+    'analysis', 'apis', 'datasets', 'engine', 'evaluation', 'fundamentals', 'models', 'ops',
+    '__version__'
+]

@@ -1,4 +1,5 @@
 """Resuming an mmengine run on torch >= 2.6 through the allow-list, and refusing unsafe files."""
+import collections
 import os
 import pickle
 
@@ -56,7 +57,8 @@ class GetattrPayload:
         self.marker = marker
 
     def __reduce__(self):
-        return (getattr, (os, 'system'))
+        # what a crafted file would do: reach an attribute of an allow-listed class
+        return (getattr, (collections.Counter, 'fromkeys'))
 
 
 def test_malicious_checkpoint_is_refused_and_never_runs(tmp_path):

@@ -59,7 +59,8 @@ def make_runner(work_dir, max_iters, resume=False, custom_hooks=(), interval=4, 
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3),
-            dict(type='MultiStepLR', milestones=[5, 7], gamma=0.5, by_epoch=False)
+            dict(type='MultiStepLR', milestones=[5, 7], gamma=0.5, by_epoch=False, begin=0,
+                 end=100)
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(

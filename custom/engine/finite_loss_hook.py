@@ -68,10 +68,8 @@ class FiniteLossHook(Hook):
 def first_non_finite_term(log_vars: dict, total: torch.Tensor) -> tuple[str, float] | None:
     """Name and value of the first non-finite loss term, or None when all are finite."""
     for name, value in log_vars.items():
-        value = float(value)
-        if name.startswith('loss') or 'loss' in name:
-            if not torch.isfinite(torch.tensor(value)):
-                return name, value
+        if name != 'loss' and 'loss' in name and not torch.isfinite(torch.tensor(float(value))):
+            return name, float(value)
     if not bool(torch.isfinite(total.detach()).all()):
         return 'loss', float(total.detach().sum())
     return None

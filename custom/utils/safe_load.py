@@ -11,6 +11,8 @@ its checkpoints load as long as they hold nothing else. Two things in them are n
   any attribute of an allow-listed object. Instead a buffer pickles as
   ``HistoryBuffer(log_history, count_history, max_length)`` with plain lists, and only the class
   itself is allow-listed as a constructor.
+* numpy scalars and arrays in the message hub's runtime info (the ETA is a ``numpy.float64``):
+  the hub's ``state_dict`` hands them over as Python numbers and lists instead.
 
 Nothing here turns on full pickle loading: a checkpoint whose pickle names any other global
 (``os.system`` say) is refused by torch before any of it runs.
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 from typing import Any
 
+import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, MessageHub
 
 _INSTALLED = False
 
@@ -31,6 +35,29 @@ def _reduce_history_buffer(buffer: HistoryBuffer) -> tuple:
     """Pickle a HistoryBuffer as its constructor and plain lists (no bound methods)."""
     log_history, count_history = buffer.data
     return HistoryBuffer, (log_history.tolist(), count_history.tolist(), buffer.max_length)
+
+
+def to_plain(value: Any) -> Any:
+    """numpy scalars and arrays inside dicts, lists and tuples → Python numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return type(value)((k, to_plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_plain(v) for v in value)
+    return value
+
+
+def _plain_message_hub_state(state_dict_fn):
+
+    def state_dict(self) -> dict:
+        state = state_dict_fn(self)
+        state['runtime_info'] = to_plain(state.get('runtime_info', {}))
+        return state
+
+    return state_dict
 
 
 def safe_globals() -> list:
@@ -44,6 +71,7 @@ def install_safe_loading() -> None:
     if _INSTALLED:
         return
     HistoryBuffer.__reduce__ = _reduce_history_buffer
+    MessageHub.state_dict = _plain_message_hub_state(MessageHub.state_dict)
     torch.serialization.add_safe_globals(safe_globals())
     _INSTALLED = True
 
@@ -80,12 +108,10 @@ def load_checkpoint_safely(path: str | os.PathLike, map_location: Any = 'cpu') -
 def describe_load_error(err: BaseException) -> str:
     """One line saying why torch refused a checkpoint."""
     text = str(err)
-    for line in text.splitlines():
-        if 'Unsupported global' in line or 'Unsupported operand' in line:
-            return ('refused: its pickle names code outside the allow-list '
-                    f'({line.strip()}); classicdet never loads such files')
-    if 'invalid load key' in text or 'failed finding central directory' in text \
-            or 'PytorchStreamReader' in text or isinstance(err, EOFError):
-        return 'not a checkpoint (not a torch save file, or truncated)'
+    named = re.search(r'GLOBAL (\S+)', text)
+    if named or 'Unsupported operand' in text:
+        what = named.group(1) if named else 'an unsupported operation'
+        return (f'refused: its pickle names {what}, which is not allow-listed '
+                '(classicdet never runs code from a checkpoint)')
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f'cannot be loaded: {first}'
+    return f'not a checkpoint (not a torch save file, or truncated: {first[:80]})'
