@@ -1,0 +1,158 @@
+"""Loss and mAP curves from an mmengine run's ``vis_data/scalars.json``.
+
+The file holds one JSON object per line. Training lines carry ``lr``, ``loss``, ``loss_*``,
+``acc``, ``iter`` and ``step`` (the global iteration); validation lines carry metrics such as
+``coco/bbox_mAP`` and a ``step`` that counts iterations in iteration-based runs and epochs in
+epoch-based runs (mmengine's LoggerHook ``log_metric_by_epoch``), whose training lines also
+carry ``epoch``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os.path as osp
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from custom.apis.cli import CLIError
+
+from .plotting import new_figure, save_figure
+
+__all__ = ['ScalarLog', 'read_scalars', 'default_keys', 'series', 'plot_curves']
+
+# Bookkeeping scalars that are not curves worth plotting by default.
+NOT_CURVES = {'step', 'iter', 'epoch', 'time', 'data_time', 'memory', 'eta', 'lr'}
+VAL_DEFAULT = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
+
+
+@dataclass
+class ScalarLog:
+    """The lines of one scalars.json, split into training and validation records.
+
+    Attributes:
+        path (str): the file read.
+        train (list[dict]): training lines, in file order.
+        val (list[dict]): validation lines, in file order.
+        by_epoch (bool): validation ``step`` counts epochs, not iterations.
+    """
+    path: str
+    train: list[dict] = field(default_factory=list)
+    val: list[dict] = field(default_factory=list)
+    by_epoch: bool = False
+
+    def keys(self, records: list[dict]) -> list[str]:
+        """Numeric keys seen in ``records``, in first-seen order."""
+        seen: dict[str, None] = {}
+        for record in records:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    seen.setdefault(key, None)
+        return list(seen)
+
+
+def is_train_record(record: dict) -> bool:
+    """Training lines are the ones LogProcessor tags with ``lr`` or ``iter``."""
+    return 'lr' in record or 'iter' in record
+
+
+def read_scalars(path: str) -> ScalarLog:
+    """Parse ``path`` line by line.
+
+    Raises:
+        CLIError: the file is missing, a line is not a JSON object, or nothing is in it.
+    """
+    if osp.isdir(path) and osp.isfile(osp.join(path, 'vis_data', 'scalars.json')):
+        path = osp.join(path, 'vis_data', 'scalars.json')
+    if not osp.isfile(path):
+        raise CLIError(f'{path}: file not found')
+    log = ScalarLog(path=path)
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CLIError(f'{path}:{lineno}: not a JSON line ({err.msg})') from err
+            if not isinstance(record, dict):
+                raise CLIError(f'{path}:{lineno}: expected a JSON object per line')
+            (log.train if is_train_record(record) else log.val).append(record)
+    if not log.train and not log.val:
+        raise CLIError(f'{path}: no scalars in the file')
+    log.by_epoch = any('epoch' in record for record in log.train)
+    return log
+
+
+def default_keys(log: ScalarLog) -> tuple[list[str], list[str]]:
+    """Training curves (loss terms and accuracy) and the COCO mAPs found in the log."""
+    train = [k for k in log.keys(log.train) if k not in NOT_CURVES
+             and (k.startswith('loss') or 'acc' in k)]
+    val_keys = log.keys(log.val)
+    val = [k for k in VAL_DEFAULT if k in val_keys]
+    if not val:  # another metric (e.g. pascal_voc/mAP): plot every mAP-like key
+        val = [k for k in val_keys if 'mAP' in k or 'AP' in k.split('/')[-1]]
+    return train, val
+
+
+def series(records: list[dict], key: str, x_key: str = 'step') -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of ``key`` over the records that have it; non-finite values are dropped."""
+    points = [(r[x_key], r[key]) for r in records if key in r and x_key in r
+              and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
+    if not points:
+        return np.zeros(0), np.zeros(0)
+    x, y = zip(*points)
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
+def split_requested_keys(log: ScalarLog, keys: list[str]) -> tuple[list[str], list[str]]:
+    """Place each requested key in the training or validation panel, or fail naming it."""
+    train_keys, val_keys = log.keys(log.train), log.keys(log.val)
+    train, val = [], []
+    for key in keys:
+        if key in train_keys:
+            train.append(key)
+        elif key in val_keys:
+            val.append(key)
+        else:
+            available = ', '.join(k for k in train_keys + val_keys
+                                  if k not in ('step', 'iter', 'epoch'))
+            raise CLIError(f'--keys {key}: not in {log.path} (available: {available})')
+    return train, val
+
+
+def plot_curves(log: ScalarLog, out: str, keys: list[str] | None = None) -> str:
+    """Draw loss terms and other training scalars (accuracy, lr) against iteration, and
+    validation metrics against iteration (or epoch), one panel per group, and write a PNG.
+
+    Args:
+        log (ScalarLog): parsed scalars.json.
+        out (str): PNG path.
+        keys (list[str], optional): scalars to draw; default: loss terms, accuracy and
+            ``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ``coco/bbox_mAP_75``.
+
+    Returns:
+        str: ``out``.
+    """
+    train_keys, val_keys = split_requested_keys(log, keys) if keys else default_keys(log)
+    if not train_keys and not val_keys:
+        raise CLIError(f'{log.path}: no loss or mAP scalars to plot')
+    loss_keys = [k for k in train_keys if k.startswith('loss')]
+    other_keys = [k for k in train_keys if not k.startswith('loss')]  # other scales: own panel
+    val_axis = 'epoch' if log.by_epoch else 'iteration'
+    panels = [(title, records, panel_keys, x_label)
+              for title, records, panel_keys, x_label in (
+                  ('training losses', log.train, loss_keys, 'iteration'),
+                  ('training', log.train, other_keys, 'iteration'),
+                  ('validation', log.val, val_keys, val_axis)) if panel_keys]
+    fig, axes = new_figure(len(panels), panel_size=(6.0, 4.5))
+    for ax, (title, records, panel_keys, x_label) in zip(axes, panels):
+        for key in panel_keys:
+            x, y = series(records, key)
+            style = dict(marker='o', markersize=3) if records is log.val else {}
+            ax.plot(x, y, linewidth=1.2, label=key, **style)
+        ax.set_title(title)
+        ax.set_xlabel(x_label)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return save_figure(fig, out)
