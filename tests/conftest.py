@@ -18,7 +18,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope='session', autouse=True)
 def _register_modules():
     """Import the package once so that its modules are registered, as configs do."""
-    import custom  # noqa: F401
     from mmdet.utils import register_all_modules
+
+    import custom  # noqa: F401
     register_all_modules(init_default_scope=True)
     yield

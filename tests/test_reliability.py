@@ -13,8 +13,12 @@ import pytest
 import torch
 from toy import make_runner
 
-from custom.engine import NonFiniteLossError, assert_finite_parameters, write_atomically
-from custom.engine import atomic_local_backend
+from custom.engine import (
+    NonFiniteLossError,
+    assert_finite_parameters,
+    atomic_local_backend,
+    write_atomically,
+)
 from custom.utils import load_checkpoint_safely
 
 

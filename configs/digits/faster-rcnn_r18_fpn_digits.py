@@ -31,3 +31,7 @@ default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(by_epoch=False, interval=200))
 log_processor = dict(by_epoch=False)
+
+# InfiniteSampler: one endless, seeded stream, so a resumed run sees the same batches.
+train_dataloader = dict(sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+                        batch_sampler=None)

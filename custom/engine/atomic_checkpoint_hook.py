@@ -4,11 +4,11 @@ from __future__ import annotations
 import os.path as osp
 
 import torch
+from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
-from mmdet.registry import HOOKS
 from .atomic_local_backend import ATOMIC_BACKEND, write_atomically
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as torch_dist
+from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-from mmdet.registry import HOOKS
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -6,9 +6,8 @@ import random
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
-
 from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
 
 KEY = 'classicdet_rng_state'
 
