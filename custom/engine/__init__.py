@@ -1,11 +1,12 @@
 """Training engine parts: atomic checkpoints, loss guards."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook, assert_finite_parameters
 from .atomic_local_backend import AtomicLocalBackend, write_atomically
+from .channels_last_hook import ChannelsLastHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'FiniteLossHook', 'NonFiniteLossError',
-    'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'FiniteLossHook',
+    'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
     'restore_random_state', 'write_atomically'
 ]
