@@ -1,0 +1,4 @@
+"""Registered dense (proposal) heads."""
+from .portable_rpn_head import PortableRPNHead
+
+__all__ = ['PortableRPNHead']

@@ -1,0 +1,310 @@
+"""RoIAlign with ``mmcv.ops``' signature on any device, and a fast gather-based CPU version.
+
+Shape shorthand: N = images, C = channels, H, W = feature map size, R = RoIs,
+PH, PW = output (pooled) size, S = sampling ratio (sample points per bin and axis),
+B = R * PH * PW output bins. ``rois`` are (R, 5): (image index, x1, y1, x2, y2) in image
+coordinates; ``spatial_scale`` maps them onto the feature map.
+
+RoIAlign (He et al., Mask R-CNN, 2017) averages, in each of the PH x PW bins of a RoI, the
+bilinear samples of the feature map at S x S regularly spaced points. With ``aligned=True``
+a pixel's value sits at its centre (coordinates shift by -0.5), as in detectron2.
+"""
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+from . import backend_for
+
+
+def _axis_samples(start: Tensor, bin_size: Tensor, num_bins: int, points_per_bin: int,
+                  size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Bilinear taps along one axis for every sample point of every bin.
+
+    Follows mmcv's / torchvision's kernels: a point outside [-1, size] contributes 0; inside,
+    it is clamped to [0, size - 1] (a point past the last pixel centre reads that pixel).
+
+    Args:
+        start (Tensor): (R,) RoI start on the feature map.
+        bin_size (Tensor): (R,) bin length.
+        num_bins (int): PH or PW.
+        points_per_bin (int): Sample points per bin along this axis (S if fixed).
+        size (int): H or W.
+
+    Returns:
+        tuple: low and high pixel index (R, num_bins, points_per_bin) long, and their
+        weights (same shape), zero for points outside the map.
+    """
+    bins = torch.arange(num_bins, dtype=start.dtype, device=start.device)
+    steps = torch.arange(points_per_bin, dtype=start.dtype, device=start.device) + 0.5
+    bin_size = bin_size[:, None, None]
+    # The kernels' order of operations, so that rounding agrees too.
+    coords = (start[:, None, None] + bins[None, :, None] * bin_size) + \
+        steps[None, None, :] * bin_size / points_per_bin
+    inside = ((coords >= -1) & (coords <= size)).to(start.dtype)
+    coords = coords.clamp(min=0, max=size - 1)
+    low = coords.floor()
+    frac = coords - low
+    low = low.long()
+    high = (low + 1).clamp(max=size - 1)
+    return low, high, (1 - frac) * inside, frac * inside
+
+
+def _roi_geometry(rois: Tensor, spatial_scale: float,
+                  aligned: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(R,) left, top, width and height of the RoIs on the feature map, as the kernels do."""
+    offset = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (rois[:, 1:] * spatial_scale - offset).unbind(1)
+    roi_w, roi_h = x2 - x1, y2 - y1
+    if not aligned:  # mmcv's and torchvision's legacy mode: RoIs are at least 1 pixel
+        roi_w, roi_h = roi_w.clamp(min=1), roi_h.clamp(min=1)
+    return x1, y1, roi_w, roi_h
+
+
+def _bin_taps(rois: Tensor, height: int, width: int, output_size: tuple[int, int],
+              spatial_scale: float, grid: tuple[int, int],
+              aligned: bool) -> tuple[Tensor, Tensor]:
+    """Rows of the (N * H * W, C) feature table each bin averages over, and their weights.
+
+    Args:
+        grid (tuple[int, int]): Sample points per bin along y and x (S, S for a fixed ratio).
+
+    Returns:
+        tuple: indices (B, 4 * grid[0] * grid[1]) int32 and weights of the same shape; a bin's
+        weights sum to the fraction of its sample points inside the map.
+    """
+    pooled_h, pooled_w = output_size
+    grid_h, grid_w = grid
+    x1, y1, roi_w, roi_h = _roi_geometry(rois, spatial_scale, aligned)
+    y_low, y_high, wy_low, wy_high = _axis_samples(y1, roi_h / pooled_h, pooled_h, grid_h,
+                                                   height)
+    x_low, x_high, wx_low, wx_high = _axis_samples(x1, roi_w / pooled_w, pooled_w, grid_w,
+                                                   width)
+    rows = torch.stack((y_low, y_high), -1) * width  # (R, PH, grid_h, 2)
+    cols = torch.stack((x_low, x_high), -1)  # (R, PW, grid_w, 2)
+    wy = torch.stack((wy_low, wy_high), -1)
+    wx = torch.stack((wx_low, wx_high), -1)
+    image_base = rois[:, 0].long() * (height * width)
+    # Broadcast to (R, PH, PW, grid_h, 2, grid_w, 2): every (y tap, x tap) pair of every bin.
+    index = (image_base[:, None, None, None, None, None, None]
+             + rows[:, :, None, :, :, None, None] + cols[:, None, :, None, None, :, :])
+    weight = (wy[:, :, None, :, :, None, None] * wx[:, None, :, None, None, :, :]
+              / (grid_h * grid_w))
+    shape = (rois.size(0) * pooled_h * pooled_w, 4 * grid_h * grid_w)
+    # int32 halves the cost of the sort in the gather's backward; feature maps have far fewer
+    # than 2**31 pixels.
+    return index.reshape(shape).int(), weight.reshape(shape)
+
+
+def _adaptive_grids(rois: Tensor, output_size: tuple[int, int], spatial_scale: float,
+                    aligned: bool) -> Tensor:
+    """(R, 2) sample points per bin along y and x when sampling_ratio is 0: ceil(bin size)."""
+    _, _, roi_w, roi_h = _roi_geometry(rois, spatial_scale, aligned)
+    return torch.stack((torch.ceil(roi_h / output_size[0]),
+                        torch.ceil(roi_w / output_size[1])), 1).long()
+
+
+def _adaptive_bins(table: Tensor, rois: Tensor, height: int, width: int,
+                   output_size: tuple[int, int], spatial_scale: float,
+                   aligned: bool) -> Tensor:
+    """(B, C) bins for sampling_ratio 0, where each RoI has its own grid of sample points.
+
+    RoIs are grouped by grid so that each group's bins have equally many taps, and all groups
+    go through one gather with variable-size bags.
+    """
+    grids = _adaptive_grids(rois, output_size, spatial_scale, aligned)
+    groups, group_of_roi = torch.unique(grids, dim=0, return_inverse=True)
+    members, indices, weights, bag_sizes = [], [], [], []
+    for group, grid in enumerate(groups.tolist()):
+        group_rois = (group_of_roi == group).nonzero().squeeze(1)
+        index, weight = _bin_taps(rois[group_rois], height, width, output_size, spatial_scale,
+                                  (max(grid[0], 1), max(grid[1], 1)), aligned)
+        if min(grid) <= 0:  # a RoI of no (or negative) size has no sample points: 0
+            weight = torch.zeros_like(weight)
+        members.append(group_rois)
+        indices.append(index.flatten())
+        weights.append(weight.flatten())
+        bag_sizes.append(torch.full((index.size(0),), index.size(1), device=rois.device))
+    bag_sizes = torch.cat(bag_sizes)
+    offsets = (torch.cumsum(bag_sizes, 0) - bag_sizes).int()  # the indices' dtype
+    bins = F.embedding_bag(torch.cat(indices), table, offsets,
+                           per_sample_weights=torch.cat(weights), mode='sum')
+    bins_per_roi = output_size[0] * output_size[1]
+    roi_order = torch.argsort(torch.cat(members))  # from group order back to RoI order
+    return bins.view(-1, bins_per_roi, table.size(1))[roi_order].view(-1, table.size(1))
+
+
+def roi_align_gather(input: Tensor, rois: Tensor, output_size: int | tuple[int, int],
+                     spatial_scale: float = 1.0, sampling_ratio: int = 0,
+                     aligned: bool = True) -> Tensor:
+    """RoIAlign with average pooling as a weighted row gather.
+
+    Each output bin is a weighted sum of the 4 bilinear taps of each of its sample points,
+    i.e. of rows of the feature map seen as an (N * H * W, C) table, which ``F.embedding_bag``
+    computes with all cores on contiguous channel vectors; its backward is a sorted
+    scatter-add. mmcv's and torchvision's CPU kernels loop over scalars on one thread.
+
+    Args:
+        input (Tensor): (N, C, H, W) features, any memory format.
+        rois (Tensor): (R, 5) RoIs; no gradient flows to them (as with mmcv's kernel).
+        output_size (int | tuple): PH, PW.
+        spatial_scale (float): Feature map size / image size. Defaults to 1.0.
+        sampling_ratio (int): S, or 0 for ``ceil(RoI size / output size)`` per RoI.
+            Defaults to 0.
+        aligned (bool): Pixel-centre alignment, see the module docstring. Defaults to True.
+
+    Returns:
+        Tensor: (R, C, PH, PW) in the memory format of ``input``.
+    """
+    output_size = _pair(output_size)
+    num_images, channels, height, width = input.shape
+    rois = rois.detach().to(input.dtype)
+    table = input.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)
+    if rois.size(0) == 0:
+        bins = table[:0]
+    elif sampling_ratio > 0:
+        index, weight = _bin_taps(rois, height, width, output_size, spatial_scale,
+                                  (sampling_ratio, sampling_ratio), aligned)
+        bins = F.embedding_bag(index, table, per_sample_weights=weight, mode='sum')
+    else:
+        bins = _adaptive_bins(table, rois, height, width, output_size, spatial_scale, aligned)
+    out = bins.view(rois.size(0), *output_size, channels).permute(0, 3, 1, 2)
+    return out.contiguous(memory_format=_memory_format_of(input))
+
+
+def _memory_format_of(tensor: Tensor) -> torch.memory_format:
+    channels_last = (tensor.is_contiguous(memory_format=torch.channels_last)
+                     and not tensor.is_contiguous())
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _roi_align_mmcv(input: Tensor, rois: Tensor, output_size: tuple[int, int],
+                    spatial_scale: float, sampling_ratio: int, pool_mode: str,
+                    aligned: bool) -> Tensor:
+    from mmcv.ops import get_compiling_cuda_version
+    from mmcv.ops import roi_align as mmcv_roi_align
+    if input.device.type != 'cpu' and get_compiling_cuda_version() == 'not available':
+        raise NotImplementedError(
+            f'roi_align: pool_mode={pool_mode!r} on {input.device.type} needs mmcv CUDA kernels, '
+            "which this mmcv build lacks; pool_mode='avg' runs anywhere")
+    # mmcv's CPU kernel reads the raw buffer as NCHW: a channels_last input must be copied.
+    return mmcv_roi_align(input.contiguous(), rois.contiguous(), output_size, spatial_scale,
+                          sampling_ratio, pool_mode, aligned)
+
+
+def _roi_align_torchvision(input: Tensor, rois: Tensor, output_size: tuple[int, int],
+                           spatial_scale: float, sampling_ratio: int, pool_mode: str,
+                           aligned: bool) -> Tensor:
+    return torchvision.ops.roi_align(input, rois, output_size, spatial_scale, sampling_ratio,
+                                     aligned)
+
+
+def _roi_align_torch(input: Tensor, rois: Tensor, output_size: tuple[int, int],
+                     spatial_scale: float, sampling_ratio: int, pool_mode: str,
+                     aligned: bool) -> Tensor:
+    if pool_mode != 'avg':
+        raise NotImplementedError("roi_align_gather pools by 'avg' only")
+    return roi_align_gather(input, rois, output_size, spatial_scale, sampling_ratio, aligned)
+
+
+ROI_ALIGN_KERNELS = {
+    'mmcv': _roi_align_mmcv,
+    'torchvision': _roi_align_torchvision,
+    'torch': _roi_align_torch,
+}
+
+
+def _roi_align_variant(sampling_ratio: int, pool_mode: str) -> str:
+    if pool_mode == 'max':
+        return 'roi_align_max'
+    return 'roi_align' if sampling_ratio > 0 else 'roi_align_adaptive'
+
+
+def roi_align(input: Tensor,
+              rois: Tensor,
+              output_size: int | tuple[int, int],
+              spatial_scale: float = 1.0,
+              sampling_ratio: int = 0,
+              pool_mode: str = 'avg',
+              aligned: bool = True) -> Tensor:
+    """RoIAlign with ``mmcv.ops.roi_align``'s signature and results, on any device.
+
+    The implementation is chosen per device and variant (fixed or adaptive sampling ratio,
+    'max' pooling) by ``custom.ops.OP_BACKENDS``.
+
+    Args:
+        input (Tensor): (N, C, H, W) features.
+        rois (Tensor): (R, 5) RoIs (image index, x1, y1, x2, y2).
+        output_size (int | tuple): PH, PW.
+        spatial_scale (float): Feature map size / image size. Defaults to 1.0.
+        sampling_ratio (int): S sample points per bin and axis; 0 picks
+            ``ceil(RoI size / output size)`` per RoI. Defaults to 0.
+        pool_mode (str): 'avg' or 'max' (max needs mmcv's kernel). Defaults to 'avg'.
+        aligned (bool): Pixel-centre alignment. Defaults to True.
+
+    Returns:
+        Tensor: (R, C, PH, PW) pooled features.
+    """
+    if pool_mode not in ('avg', 'max'):
+        raise ValueError(f"roi_align: pool_mode must be 'avg' or 'max', got {pool_mode!r}")
+    if input.dim() != 4:
+        raise ValueError(f'roi_align: input must be (N, C, H, W), got {tuple(input.shape)}')
+    if rois.dim() != 2 or rois.size(1) != 5:
+        raise ValueError('roi_align: rois must be (R, 5) = (image index, x1, y1, x2, y2), '
+                         f'got {tuple(rois.shape)}')
+    kernel = ROI_ALIGN_KERNELS[backend_for(_roi_align_variant(sampling_ratio, pool_mode),
+                                           input.device)]
+    return kernel(input, rois.to(input.dtype), _pair(output_size), float(spatial_scale),
+                  int(sampling_ratio), pool_mode, aligned)
+
+
+class PortableRoIAlign(nn.Module):
+    """Drop-in for ``mmcv.ops.RoIAlign`` that needs no mmcv kernel for CUDA tensors.
+
+    Built by name from an RoI extractor's ``roi_layer``, e.g.
+    ``roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0)``.
+
+    Args:
+        output_size (int | tuple): PH, PW.
+        spatial_scale (float): Feature map size / image size. Defaults to 1.0.
+        sampling_ratio (int): Sample points per bin and axis, 0 for adaptive. Defaults to 0.
+        pool_mode (str): 'avg' or 'max'. Defaults to 'avg'.
+        aligned (bool): Pixel-centre alignment. Defaults to True.
+        use_torchvision (bool): Always run torchvision's kernel, as mmcv's flag does.
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 output_size: int | tuple[int, int],
+                 spatial_scale: float = 1.0,
+                 sampling_ratio: int = 0,
+                 pool_mode: str = 'avg',
+                 aligned: bool = True,
+                 use_torchvision: bool = False) -> None:
+        super().__init__()
+        if pool_mode not in ('avg', 'max'):
+            raise ValueError(f"PortableRoIAlign: pool_mode must be 'avg' or 'max', "
+                             f'got {pool_mode!r}')
+        if use_torchvision and pool_mode != 'avg':
+            raise ValueError("PortableRoIAlign: torchvision's RoIAlign only pools by 'avg'")
+        self.output_size = _pair(output_size)
+        self.spatial_scale = float(spatial_scale)
+        self.sampling_ratio = int(sampling_ratio)
+        self.pool_mode = pool_mode
+        self.aligned = aligned
+        self.use_torchvision = use_torchvision
+
+    def forward(self, input: Tensor, rois: Tensor) -> Tensor:
+        """Pool ``rois`` (R, 5) from ``input`` (N, C, H, W) into (R, C, PH, PW)."""
+        if self.use_torchvision:
+            return _roi_align_torchvision(input, rois.to(input.dtype), self.output_size,
+                                          self.spatial_scale, self.sampling_ratio,
+                                          self.pool_mode, self.aligned)
+        return roi_align(input, rois, self.output_size, self.spatial_scale,
+                         self.sampling_ratio, self.pool_mode, self.aligned)
+
+    def extra_repr(self) -> str:
+        return (f'output_size={self.output_size}, spatial_scale={self.spatial_scale}, '
+                f'sampling_ratio={self.sampling_ratio}, pool_mode={self.pool_mode}, '
+                f'aligned={self.aligned}, use_torchvision={self.use_torchvision}')

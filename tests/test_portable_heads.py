@@ -1,0 +1,304 @@
+"""The portable heads give mmdet's stock heads' results, and run on CUDA with a CPU-only mmcv."""
+import copy
+
+import mmcv.ops
+import pytest
+import torch
+import torchvision
+from mmdet.registry import MODELS
+from mmengine.config import ConfigDict
+from torch.testing import assert_close
+
+from custom import ops
+from custom.ops.nms import SOFT_NMS_KERNELS, SOFT_NMS_METHODS
+from custom.ops.roi_align import roi_align_gather
+
+STRIDES = [4, 8, 16, 32]
+IMAGE = 128  # px; feature maps 32, 16, 8, 4
+NUM_CLASSES = 5
+
+RPN_CFG = dict(
+    in_channels=16,
+    feat_channels=16,
+    anchor_generator=dict(type='AnchorGenerator', scales=[4], ratios=[0.5, 1.0, 2.0],
+                          strides=STRIDES),
+    bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds=[1.0] * 4),
+    loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+    loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+RPN_TEST_CFGS = [
+    dict(nms_pre=200, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7),
+         min_bbox_size=0),
+    # all candidates kept, so the proposals include Soft-NMS-rescored ones
+    dict(nms_pre=100, max_per_img=1000, nms=dict(type='soft_nms', iou_threshold=0.5),
+         min_bbox_size=4),
+]
+BBOX_CFG = dict(
+    in_channels=16,
+    fc_out_channels=32,
+    roi_feat_size=7,
+    num_classes=NUM_CLASSES,
+    bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                    target_stds=[0.1, 0.1, 0.2, 0.2]),
+    loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+    loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+RCNN_TEST_CFGS = [
+    dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100),
+    dict(score_thr=0.1, nms=dict(type='nms', iou_threshold=0.3), max_per_img=7),
+    dict(score_thr=0.05, nms=dict(type='soft_nms', iou_threshold=0.5, min_score=0.05),
+         max_per_img=100),
+]
+IMG_METAS = [dict(img_shape=(IMAGE, IMAGE), scale_factor=(1.0, 1.0)),
+             dict(img_shape=(IMAGE - 20, IMAGE), scale_factor=(0.5, 0.8))]
+
+
+def randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Spread the weights so that scores and boxes vary (the init makes them all alike)."""
+    g = torch.Generator().manual_seed(seed)
+    for p in module.parameters():
+        p.data = torch.randn(p.shape, generator=g) * 0.3
+    return module
+
+
+def twin_heads(stock_type: str, portable_type: str, cfg: dict, seed: int = 0):
+    stock = randomise(MODELS.build(dict(type=stock_type, **copy.deepcopy(cfg))), seed)
+    portable = MODELS.build(dict(type=portable_type, **copy.deepcopy(cfg)))
+    portable.load_state_dict(stock.state_dict())
+    return stock.eval(), portable.eval()
+
+
+def features(channels: int = 16, device: str = 'cpu', seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(2, channels, IMAGE // s, IMAGE // s, generator=g).to(device)
+                 for s in STRIDES)
+
+
+def rcnn_inputs(device: str = 'cpu', num_rois: int = 60, seed: int = 1):
+    """Per image: RoIs (R, 5), class logits (R, C + 1), box deltas (R, C * 4)."""
+    g = torch.Generator().manual_seed(seed)
+    rois, logits, deltas = [], [], []
+    for img in range(2):
+        xy = torch.rand(num_rois, 2, generator=g) * IMAGE * 0.8
+        wh = 4 + torch.rand(num_rois, 2, generator=g) * IMAGE * 0.4
+        rois.append(torch.cat([torch.full((num_rois, 1), float(img)), xy, xy + wh], 1))
+        logits.append(torch.randn(num_rois, NUM_CLASSES + 1, generator=g) * 2)
+        deltas.append(torch.randn(num_rois, NUM_CLASSES * 4, generator=g) * 0.5)
+    return [tuple(t.to(device) for t in ts) for ts in (rois, logits, deltas)]
+
+
+def assert_same_detections(got, expected):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert len(e) > 0
+        assert_close(g.bboxes, e.bboxes, rtol=0, atol=0)
+        assert_close(g.scores, e.scores, rtol=0, atol=0)
+        assert torch.equal(g.labels, e.labels)
+
+
+# ----------------------------------------------------------------------------- CPU parity
+
+
+@pytest.mark.parametrize('rescale', [False, True])
+@pytest.mark.parametrize('test_cfg', RPN_TEST_CFGS)
+def test_portable_rpn_head_gives_rpn_head_proposals(test_cfg, rescale):
+    stock, portable = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
+    feats = features()
+    with torch.no_grad():
+        cls_scores, bbox_preds = stock(feats)
+        kwargs = dict(batch_img_metas=IMG_METAS, cfg=ConfigDict(test_cfg), rescale=rescale)
+        expected = stock.predict_by_feat(cls_scores, bbox_preds, **kwargs)
+        got = portable.predict_by_feat(cls_scores, bbox_preds, **kwargs)
+    assert_same_detections(got, expected)
+    if test_cfg['nms']['type'] == 'nms':
+        assert all(len(r) == test_cfg['max_per_img'] for r in got)
+    else:
+        assert all(torch.any(r.scores < r.scores.max() * 0.5) for r in got)  # rescored
+
+
+def test_portable_rpn_head_without_candidates():
+    _, portable = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
+    with torch.no_grad():
+        cls_scores, bbox_preds = portable(features())
+        cfg = ConfigDict(RPN_TEST_CFGS[0], min_bbox_size=10 * IMAGE)  # filters every box
+        results = portable.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=IMG_METAS,
+                                           cfg=cfg)
+    assert results[0].bboxes.shape == (0, 4) and results[0].scores.shape == (0,)
+
+
+@pytest.mark.parametrize('reg_class_agnostic', [False, True])
+@pytest.mark.parametrize('rescale', [False, True])
+@pytest.mark.parametrize('test_cfg', RCNN_TEST_CFGS)
+def test_portable_bbox_head_gives_shared2fc_detections(test_cfg, rescale, reg_class_agnostic):
+    cfg = dict(BBOX_CFG, reg_class_agnostic=reg_class_agnostic)
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
+    rois, logits, deltas = rcnn_inputs()
+    if reg_class_agnostic:
+        deltas = tuple(d[:, :4] for d in deltas)
+    kwargs = dict(batch_img_metas=IMG_METAS, rcnn_test_cfg=ConfigDict(test_cfg),
+                  rescale=rescale)
+    expected = stock.predict_by_feat(rois, logits, deltas, **kwargs)
+    got = portable.predict_by_feat(rois, logits, deltas, **kwargs)
+    assert_same_detections(got, expected)
+    assert max(len(r) for r in got) <= test_cfg['max_per_img']
+
+
+def test_portable_bbox_head_raw_and_empty_paths():
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+    rois, logits, deltas = rcnn_inputs()
+    raw = portable.predict_by_feat(rois, logits, deltas, IMG_METAS, rcnn_test_cfg=None)
+    expected = stock.predict_by_feat(rois, logits, deltas, IMG_METAS, rcnn_test_cfg=None)
+    assert raw[0].bboxes.shape == (60, NUM_CLASSES * 4)
+    assert_close(raw[0].bboxes, expected[0].bboxes)
+    empty = (torch.zeros(0, 5),) * 2
+    cfg = ConfigDict(RCNN_TEST_CFGS[0])
+    results = portable.predict_by_feat(empty, (torch.zeros(0, NUM_CLASSES + 1),) * 2,
+                                       (torch.zeros(0, NUM_CLASSES * 4),) * 2, IMG_METAS, cfg)
+    assert results[0].bboxes.shape == (0, 4) and results[0].labels.shape == (0,)
+
+
+def test_multiclass_nms_equals_mmdet():
+    from mmdet.models.layers import multiclass_nms as mmdet_multiclass_nms
+    _, logits, _ = rcnn_inputs(num_rois=80)
+    rois, _, _ = rcnn_inputs(num_rois=80)
+    boxes = rois[0][:, 1:].repeat(1, NUM_CLASSES)
+    scores = logits[0].softmax(-1)
+    factors = torch.rand(80, generator=torch.Generator().manual_seed(3))
+    for nms_cfg in (dict(type='nms', iou_threshold=0.5), dict(type='soft_nms',
+                                                               iou_threshold=0.3)):
+        for kwargs in (dict(), dict(max_num=10, return_inds=True), dict(score_factors=factors)):
+            got = ops.multiclass_nms(boxes, scores, 0.05, nms_cfg, **kwargs)
+            expected = mmdet_multiclass_nms(boxes, scores, 0.05, nms_cfg, **kwargs)
+            assert len(got) == len(expected)
+            for g, e in zip(got, expected):
+                assert_close(g, e, rtol=0, atol=0)
+    dets, labels = ops.multiclass_nms(boxes, scores, 2.0, dict(iou_threshold=0.5))
+    assert dets.shape == (0, 5) and labels.shape == (0,)
+
+
+# ----------------------------------------------------------------------------- CUDA
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+class TestOnCuda:
+    """The ops and heads on a CUDA device, where this mmcv build has no kernels."""
+
+    def boxes(self, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        xy = torch.rand(400, 2, generator=g) * 100
+        boxes = torch.cat([xy, xy + 1 + torch.rand(400, 2, generator=g) * 30], 1)
+        boxes = torch.cat([boxes, boxes[::9]])
+        scores = torch.rand(len(boxes), generator=g)
+        return boxes, scores
+
+    def test_nms_matches_torchvision_and_mmcv_cpu(self):
+        boxes, scores = self.boxes()
+        dets, keep = ops.nms(boxes.cuda(), scores.cuda(), 0.5)
+        assert keep.is_cuda and dets.shape == (len(keep), 5)
+        tv_keep = torchvision.ops.nms(boxes.cuda(), scores.cuda(), 0.5)
+        cpu_keep = mmcv.ops.nms(boxes, scores, 0.5)[1]
+        assert sorted(keep.tolist()) == sorted(tv_keep.tolist()) == sorted(cpu_keep.tolist())
+        idxs = torch.arange(len(boxes)) % 4
+        cfg = dict(type='nms', iou_threshold=0.5)
+        _, keep = ops.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), cfg)
+        assert sorted(keep.tolist()) == sorted(mmcv.ops.batched_nms(boxes, scores, idxs,
+                                                                    cfg)[1].tolist())
+
+    @pytest.mark.parametrize('method', list(SOFT_NMS_METHODS))
+    def test_soft_nms_matches_mmcv_cpu(self, method):
+        boxes, scores = self.boxes(1)
+        dets, keep = ops.soft_nms(boxes.cuda(), scores.cuda(), 0.3, method=method)
+        ref_dets, ref_keep = mmcv.ops.soft_nms(boxes, scores, 0.3, method=method)
+        assert dets.is_cuda
+        assert torch.equal(keep.cpu(), ref_keep)
+        assert_close(dets.cpu(), ref_dets, rtol=1e-5, atol=1e-6)
+        dets, keep = SOFT_NMS_KERNELS['torch'](boxes.cuda(), scores.cuda(), 0.3, 0.5, 1e-3,
+                                               SOFT_NMS_METHODS[method], 0)
+        assert torch.equal(keep.cpu(), ref_keep)
+
+    @pytest.mark.parametrize('sampling_ratio', [0, 2])
+    def test_roi_align_matches_torchvision_and_cpu(self, sampling_ratio):
+        g = torch.Generator().manual_seed(2)
+        feats = torch.rand(2, 8, 20, 20, generator=g)
+        xy = torch.rand(50, 2, generator=g) * 100 - 10
+        rois = torch.cat([torch.randint(0, 2, (50, 1), generator=g).float(), xy,
+                          xy + torch.rand(50, 2, generator=g) * 40], 1)
+
+        def run(fn, f, r):
+            f = f.detach().clone().requires_grad_()
+            out = fn(f, r)
+            (out * torch.linspace(-0.1, 0.1, out.numel(), device=out.device).view_as(out)
+             ).sum().backward()
+            return out.detach().cpu(), f.grad.cpu()
+
+        layer = ops.PortableRoIAlign(7, 0.25, sampling_ratio)
+        got = run(layer, feats.cuda(), rois.cuda())
+        tv = run(lambda f, r: torchvision.ops.roi_align(f, r, 7, 0.25, sampling_ratio, True),
+                 feats.cuda(), rois.cuda())
+        cpu = run(lambda f, r: mmcv.ops.roi_align(f, r, 7, 0.25, sampling_ratio, 'avg', True),
+                  feats, rois)
+        for ref in (tv, cpu):
+            assert_close(got[0], ref[0], rtol=0, atol=1e-5)
+            assert_close(got[1], ref[1], rtol=0, atol=1e-5)
+        if sampling_ratio:
+            gathered = run(lambda f, r: roi_align_gather(f, r, 7, 0.25, sampling_ratio),
+                           feats.cuda(), rois.cuda())
+            assert_close(gathered[0], cpu[0], rtol=0, atol=1e-5)
+            assert_close(gathered[1], cpu[1], rtol=0, atol=1e-5)
+
+    def test_max_pooling_needs_mmcv_cuda_kernels(self):
+        if mmcv.ops.get_compiling_cuda_version() != 'not available':
+            pytest.skip('this mmcv has CUDA kernels')
+        with pytest.raises(NotImplementedError, match="'max' on cuda needs mmcv CUDA kernels"):
+            ops.roi_align(torch.rand(1, 2, 8, 8).cuda(),
+                          torch.tensor([[0, 1., 1., 5., 5.]]).cuda(), 2, pool_mode='max')
+
+    def test_heads_forward_on_cuda_match_cpu(self, monkeypatch):
+        # TF32 convolutions (on by default; matmuls are not) would move outputs by ~1e-3.
+        monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+        _, rpn = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
+        extractor = MODELS.build(dict(
+            type='PortableSingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
+            roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=2)))
+        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+        rpn_cfg = ConfigDict(RPN_TEST_CFGS[0])
+        rcnn_cfg = ConfigDict(RCNN_TEST_CFGS[2])
+        feats = features()
+
+        def to(device, tensors):
+            return [t.to(device) for t in tensors]
+
+        def stage_outputs(device, cpu_raw=None):
+            """Each stage on ``device``; post-processing from the CPU run's raw outputs, so
+            that float rounding in the convolutions cannot flip an NMS decision."""
+            rpn.to(device), extractor.to(device), bbox_head.to(device)
+            with torch.no_grad():
+                rpn_raw = rpn(tuple(to(device, feats)))
+                raw = cpu_raw or dict(rpn=rpn_raw)
+                proposals = rpn.predict_by_feat(*[to(device, r) for r in raw['rpn']],
+                                                batch_img_metas=IMG_METAS, cfg=rpn_cfg)
+                rois = torch.cat([torch.cat([p.bboxes.new_full((len(p), 1), i), p.bboxes], 1)
+                                  for i, p in enumerate(proposals)])
+                roi_feats = extractor(tuple(to(device, feats)), rois)
+                bbox_raw = bbox_head(roi_feats if cpu_raw is None
+                                     else cpu_raw['roi_feats'].to(device))
+                raw = dict(raw, roi_feats=roi_feats, bbox=bbox_raw)
+                per_image = [len(p) for p in proposals]
+                cls_score, bbox_pred = (cpu_raw or raw)['bbox']
+                dets = bbox_head.predict_by_feat(
+                    rois.split(per_image), cls_score.to(device).split(per_image),
+                    bbox_pred.to(device).split(per_image), IMG_METAS, rcnn_cfg)
+            return dict(raw, rpn_raw=rpn_raw, proposals=proposals, dets=dets)
+
+        cpu = stage_outputs('cpu')
+        cuda = stage_outputs('cuda', cpu_raw=dict(rpn=cpu['rpn'], roi_feats=cpu['roi_feats'],
+                                                  bbox=cpu['bbox']))
+        assert cuda['dets'][0].bboxes.is_cuda and cuda['rpn_raw'][0][0].is_cuda
+        for got, expected in zip(cuda['rpn_raw'][0] + cuda['rpn_raw'][1],
+                                 cpu['rpn_raw'][0] + cpu['rpn_raw'][1]):
+            assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)
+        assert_close(cuda['roi_feats'].cpu(), cpu['roi_feats'], rtol=0, atol=1e-4)
+        for got, expected in zip(cuda['proposals'] + cuda['dets'],
+                                 cpu['proposals'] + cpu['dets']):
+            assert len(expected) > 0 and len(got) == len(expected)
+            assert_close(got.bboxes.cpu(), expected.bboxes, rtol=1e-5, atol=1e-4)
+            assert_close(got.scores.cpu(), expected.scores, rtol=1e-5, atol=1e-6)
