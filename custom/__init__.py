@@ -4,7 +4,12 @@ Importing this package (configs do it through
 ``custom_imports = dict(imports=['custom'], allow_failed_imports=False)``) registers every
 module into MMDetection's registries and installs the safe checkpoint loader.
 """
+import warnings
+
 from .utils.safe_load import install_safe_loading
+
+# mmengine 0.10.7 resolves `mmdet::` config bases through pkg_resources; setuptools warns.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 install_safe_loading()
 
