@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.utils import import_modules_from_strings
 
 from .cli import CLIError
 
@@ -29,6 +30,9 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
     if cfg_options:
         check_override_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+        if any(key.split('.')[0] == 'custom_imports' for key in cfg_options):
+            # Config.fromfile imported the file's own list; import the overridden one too.
+            import_modules_from_strings(**cfg.custom_imports)
     return cfg
 
 

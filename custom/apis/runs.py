@@ -6,6 +6,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
+from ..engine import init_cpu_process_group
 from .cli import CLIError
 from .config import ensure_writable_dir
 
@@ -83,6 +84,11 @@ def prepare_test_config(cfg: Config,
 
 
 def use_cpu_collectives(cfg: Config, launcher: str) -> None:
-    """NCCL needs GPUs: distributed runs on CPU-only machines use gloo."""
+    """NCCL needs GPUs: distributed runs on CPU-only machines use gloo and a CPU DDP wrapper."""
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = dict(
+            type='CPUDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        init_cpu_process_group(launcher)

@@ -2,11 +2,13 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook, assert_finite_parameters
 from .atomic_local_backend import AtomicLocalBackend, write_atomically
 from .channels_last_hook import ChannelsLastHook
+from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'FiniteLossHook',
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'CPUDistributedDataParallel',
+    'FiniteLossHook', 'init_cpu_process_group',
     'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
     'restore_random_state', 'write_atomically'
 ]

@@ -1,6 +1,8 @@
 """Stop (or skip the step) on a NaN/inf loss before it reaches the weights."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as torch_dist
 from mmdet.registry import HOOKS
@@ -67,8 +69,9 @@ class FiniteLossHook(Hook):
 def first_non_finite_term(log_vars: dict, total: torch.Tensor) -> tuple[str, float] | None:
     """Name and value of the first non-finite loss term, or None when all are finite."""
     for name, value in log_vars.items():
-        if name != 'loss' and 'loss' in name and not torch.isfinite(torch.tensor(float(value))):
-            return name, float(value)
+        value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        if name != 'loss' and 'loss' in name and not math.isfinite(value):
+            return name, value
     if not bool(torch.isfinite(total.detach()).all()):
         return 'loss', float(total.detach().sum())
     return None

@@ -1,0 +1,40 @@
+"""Distributed data parallel training on CPU-only machines (gloo)."""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for a module on the CPU.
+
+    mmengine always passes ``device_ids=[LOCAL_RANK]``, which torch's DDP refuses for CPU
+    modules; here they are dropped so that each process trains on the CPU and gradients are
+    all-reduced over gloo.
+    """
+
+    def __init__(self, module, device_ids=None, **kwargs) -> None:
+        super().__init__(module=module, device_ids=None, **kwargs)
+
+
+def init_cpu_process_group(launcher: str) -> bool:
+    """Start a gloo process group for ``--launcher pytorch`` on a machine without CUDA.
+
+    mmengine's own initialisation calls ``torch.cuda.set_device`` and fails without a GPU;
+    once a group exists it is used as is.
+
+    Returns:
+        bool: whether a group was started here.
+    """
+    if launcher != 'pytorch' or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    if 'RANK' not in os.environ:
+        raise RuntimeError('--launcher pytorch: RANK/WORLD_SIZE are not set; start the run '
+                           'with torchrun (tools/dist_train.sh)')
+    dist.init_process_group(backend='gloo')
+    return True
