@@ -7,7 +7,7 @@ import time
 
 from custom.engine import atomic_local_backend
 
-PAUSE = float(os.environ.get('CLASSICDET_TEST_SAVE_PAUSE', '0.8'))
+PAUSE = float(os.environ.get('CLASSICDET_TEST_SAVE_PAUSE', '0.5'))
 _mkstemp = tempfile.mkstemp
 _replace = os.replace
 

@@ -37,19 +37,25 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
 
 
 def check_override_keys(cfg: Config, options: dict[str, Any]) -> None:
-    """Refuse a ``--cfg-options`` key that does not exist (a typo would be silently added)."""
+    """Refuse a ``--cfg-options`` key that does not exist (a typo would be silently added).
+
+    A new last key is accepted inside a module's dict (one with a ``type``): it is a
+    constructor argument, and a wrong one fails when the module is built.
+    """
     for key in options:
         node: Any = cfg
-        walked = []
-        for part in key.split('.'):
+        parts = key.split('.')
+        for depth, part in enumerate(parts):
             if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             elif isinstance(node, (dict, ConfigDict, Config)) and part in node:
                 node = node[part]
+            elif (depth == len(parts) - 1 and isinstance(node, (dict, ConfigDict))
+                  and 'type' in node):
+                break
             else:
-                where = '.'.join(walked) or 'the top level'
+                where = '.'.join(parts[:depth]) or 'the top level'
                 raise CLIError(f'--cfg-options: unknown key {key!r} (no {part!r} under {where})')
-            walked.append(part)
 
 
 def resolve_device(device: str | None) -> str:
