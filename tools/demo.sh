@@ -39,7 +39,8 @@ step "testing $WORK/$FINAL on the val set"
 
 step "inference on a few val images"
 mkdir -p "$WORK/samples"
-ls $DATA/val/*.png | head -n 6 | xargs -I{} cp {} "$WORK/samples/"
+val_images=("$DATA"/val/*.png)
+cp "${val_images[@]:0:6}" "$WORK/samples/"
 "$PY" tools/infer.py "$WORK/samples" "$CONFIG" "$WORK/$FINAL" --out-dir "$WORK/infer"
 "$PY" - "$WORK/infer/preds" <<'PY'
 import json, os, sys
@@ -52,7 +53,7 @@ for det in pred['detections']:
 PY
 
 step "training curves"
-SCALARS=$(ls -t "$WORK"/*/vis_data/scalars.json | head -n 1)
+SCALARS=$(ls -t "$WORK"/*/vis_data/scalars.json | sed -n 1p)
 "$PY" tools/analysis_tools/plot_curves.py "$SCALARS" --out "$WORK/curves.png"
 
 cat <<TXT

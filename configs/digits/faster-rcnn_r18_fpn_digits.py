@@ -21,7 +21,14 @@ model = dict(
     roi_head=dict(
         bbox_roi_extractor=dict(
             roi_layer=dict(sampling_ratio=1), out_channels=64, featmap_strides=[4, 8, 16, 32]),
-        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=10)),
+        bbox_head=dict(
+            in_channels=64,
+            fc_out_channels=256,
+            num_classes=10,
+            # GIoU on decoded boxes (mmdet's faster-rcnn_r50_fpn_giou recipe): tighter boxes,
+            # which is what mAP@[.5:.95] asks for.
+            reg_decoded_bbox=True,
+            loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=10.0))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=500, max_per_img=300),
         rcnn=dict(sampler=dict(num=128))),
@@ -32,6 +39,32 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=200))
 log_processor = dict(by_epoch=False)
 
+# 256 px input: digits of 19-77 px after scaling, a third fewer pixels than 320 on the CPU.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
 # InfiniteSampler: one endless, seeded stream, so a resumed run sees the same batches.
-train_dataloader = dict(sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
-                        batch_sampler=None)
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    batch_sampler=None,
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# NHWC convolutions are faster on the CPU (oneDNN).
+custom_hooks = [
+    dict(type='FiniteLossHook', action='stop'),
+    dict(type='RandomStateHook'),
+    dict(type='ChannelsLastHook')
+]
