@@ -1,0 +1,70 @@
+"""COCO evaluation through faster-coco-eval's C++ ``COCOeval_faster``: mmdet's CocoMetric, faster.
+
+faster-coco-eval re-implements pycocotools' per-image matching and accumulation in C++ and
+keeps its API (``COCO``, ``loadRes``, ``params``, ``stats``, ``eval['precision']``), so the
+numbers are pycocotools' (bench/eval_speed.py and tests/test_bench.py check it to 1e-4).
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.evaluation.metrics import coco_metric as coco_metric_module
+from mmdet.registry import METRICS
+
+FASTER_COCO_EVAL_PIN = 'faster-coco-eval==1.8.0'
+# Serialises the swap below when two metrics evaluate at once in one process.
+_SWAP_LOCK = threading.RLock()
+
+
+def _faster_coco_eval():
+    """The faster_coco_eval module, or an error that says how to install it."""
+    try:
+        import faster_coco_eval
+    except ImportError as err:
+        raise ImportError(f'FastCocoMetric needs faster-coco-eval: pip install '
+                          f'{FASTER_COCO_EVAL_PIN} (or use type=CocoMetric)') from err
+    return faster_coco_eval
+
+
+@contextmanager
+def faster_coco_api() -> Iterator[None]:
+    """Make mmdet's CocoMetric code build faster-coco-eval's COCO and COCOeval_faster.
+
+    CocoMetric creates its ground-truth/results objects and its evaluator from the module
+    globals ``COCO`` and ``COCOeval`` and offers no other hook; swapping them only for the
+    length of one call keeps every other CocoMetric on pycocotools.
+    """
+    fce = _faster_coco_eval()
+    with _SWAP_LOCK:
+        saved = coco_metric_module.COCO, coco_metric_module.COCOeval
+        coco_metric_module.COCO, coco_metric_module.COCOeval = fce.COCO, fce.COCOeval_faster
+        try:
+            yield
+        finally:
+            coco_metric_module.COCO, coco_metric_module.COCOeval = saved
+
+
+@METRICS.register_module()
+class FastCocoMetric(CocoMetric):
+    """mmdet's ``CocoMetric`` (same arguments, same result keys) on faster-coco-eval.
+
+    In a config: ``val_evaluator = dict(type='FastCocoMetric', ann_file=..., metric='bbox')``,
+    or ``--cfg-options val_evaluator.type=FastCocoMetric test_evaluator.type=FastCocoMetric``.
+    ``use_mp_eval`` (mmdet's multi-process pycocotools) is refused: the C++ evaluator is
+    faster on its own.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if kwargs.get('use_mp_eval'):
+            raise ValueError('FastCocoMetric: use_mp_eval=True is for pycocotools; drop it '
+                             '(faster-coco-eval evaluates in C++) or use type=CocoMetric')
+        with faster_coco_api():
+            super().__init__(*args, **kwargs)
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        """CocoMetric's ``compute_metrics`` with faster-coco-eval's COCO and COCOeval."""
+        with faster_coco_api():
+            return super().compute_metrics(results)
