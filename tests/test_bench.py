@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from mmengine.fileio import dump as mmengine_dump
 
 from bench import common, digits_time_to_map, eval_speed, infer_speed, nms_speed, train_speed
 
@@ -280,6 +281,19 @@ def test_fast_coco_metric_equals_coco_metric(tmp_path, classwise):
     assert results['FastCocoMetric'] == results['CocoMetric']
     assert len(results['CocoMetric']) == (16 if classwise else 6)
     assert coco_metric_module.COCOeval is COCOeval  # the swap is undone
+    assert coco_metric_module.dump is mmengine_dump
+
+
+def test_one_shot_json_dump_writes_what_mmengine_writes(tmp_path):
+    from custom.metrics.fast_coco_metric import dump_json_at_once
+    results = [dict(image_id=np.int64(3), bbox=[1.5, 2.0, 1 / 3, 4.0], score=np.float32(0.7),
+                    category_id=1), dict(image_id=4, bbox=np.array([0.1, 0.2, 5.0, 6.0]),
+                                         score=0.05, category_id=10)]
+    mmengine_dump(results, str(tmp_path / 'streamed.json'))
+    dump_json_at_once(results, str(tmp_path / 'at_once.json'))
+    assert (tmp_path / 'at_once.json').read_bytes() == (tmp_path / 'streamed.json').read_bytes()
+    assert dump_json_at_once(results, file_format='json') == mmengine_dump(results,
+                                                                           file_format='json')
 
 
 def test_fast_coco_metric_is_registered_and_refuses_mp_eval():

@@ -22,6 +22,9 @@ def test_two_process_torchrun_keeps_ranks_identical(tmp_path):
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(work), '--cfg-options',
          f'train_dataloader.dataset.data_root={data}/', 'train_cfg.max_iters=3',
+         # the val loader is built even when validation never runs
+         f'val_dataloader.dataset.data_root={data}/',
+         f'val_evaluator.ann_file={data}/annotations/instances_val.json',
          'train_cfg.val_begin=1000', 'train_dataloader.batch_size=1',
          'train_dataloader.dataset.pipeline.2.scale=(128,128)',
          "custom_imports.imports=['custom','dump_rank_weights']"],

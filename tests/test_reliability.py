@@ -78,6 +78,9 @@ def train_command(data_root: Path, work: Path, slow_save: bool) -> list[str]:
     return [
         sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(work), '--resume',
         '--cfg-options', f'train_dataloader.dataset.data_root={root}',
+        # the val loader is built even when validation never runs: point it at the test data
+        f'val_dataloader.dataset.data_root={root}',
+        f'val_evaluator.ann_file={root}annotations/instances_val.json',
         f'train_cfg.max_iters={MAX_ITERS}', 'train_cfg.val_begin=1000',  # no validation
         'default_hooks.checkpoint.interval=1', 'default_hooks.checkpoint.max_keep_ckpts=1',
         'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',

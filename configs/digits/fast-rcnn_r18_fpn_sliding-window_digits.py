@@ -2,13 +2,14 @@
 # learning-free sliding windows (the course's road to detection before region proposals); the
 # RoI head learns on those windows plus the ground-truth boxes its sampler adds.
 # `proposal_generators` lists the road's steps for tools/analysis_tools/proposal_recall.py.
+# Window sizes are network-input pixels: 256 px input, digits of 19-77 px (h / w about 1.4).
 _base_ = './faster-rcnn_r18_fpn_digits.py'
 
 custom_imports = dict(imports=['custom'], allow_failed_imports=False)
 
-# One window shaped like a median digit (h / w = 1.4), moved by a quarter of its size.
+# One window shaped like a median digit, moved by a quarter of its size.
 sliding_windows = dict(
-    type='SlidingWindowProposals', window_size=(40, 56), stride=(10, 14), score='feature_mean')
+    type='SlidingWindowProposals', window_size=(32, 45), stride=(8, 11), score='feature_mean')
 # At most 2000 windows, the best by score, enter NMS: as many as the RPN's 4 levels x 500, and
 # it bounds NMS time (its cost grows with the square of the candidates).
 window_proposal_cfg = dict(
@@ -20,22 +21,22 @@ model = dict(
     test_cfg=dict(rpn=window_proposal_cfg))
 
 # The road to detection, one step at a time; `--generators` of proposal_recall.py picks among
-# the keys (plus 'rpn', the RPN of the detector config it is given). Digits are 24-96 px.
+# the keys (plus 'rpn', the RPN of the detector config it is given).
 proposal_generators = dict(
     # Equal windows: the same window tiling the image without overlap (stride = window).
-    equal=dict(sliding_windows, stride=(40, 56)),
+    equal=dict(sliding_windows, stride=(32, 45)),
     sliding=sliding_windows,
     # Five sizes a factor sqrt(2) apart and three shapes on the same image, a quarter-window step.
     multi_scale=dict(
         type='MultiScaleWindowProposals',
-        sizes=[24, 34, 48, 68, 96],
+        sizes=[20, 28, 40, 56, 80],
         ratios=[1.0, 1.4, 2.0],
         relative_stride=0.25,
         score='feature_mean'),
-    # The sliding window over the image rescaled by 2 ... 0.5: 20x28 to 80x112 px windows.
+    # The sliding window over the image rescaled by 2 ... 0.5: 16x22 to 64x90 px windows.
     pyramid=dict(
         type='ImagePyramidProposals',
-        window_size=(40, 56),
-        stride=(10, 14),
+        window_size=(32, 45),
+        stride=(8, 11),
         scales=[2.0, 1.41, 1.0, 0.71, 0.5],
         score='feature_mean'))
