@@ -171,7 +171,7 @@ def test_window_larger_than_image_gives_empty_results_of_the_right_shape():
 def test_feature_mean_scores_equal_direct_window_means():
     torch.manual_seed(0)
     feats = (torch.randn(1, 5, 16, 16), )  # stride 4 on a 64x64 input
-    gen = SlidingWindowProposals(window_size=16, stride=8)
+    gen = SlidingWindowProposals(window_size=16, stride=8, score='feature_mean')
     results = propose(gen, [data_sample(64, 64)], feats)[0]
     assert len(results.bboxes) == 49
     for (x1, y1, x2, y2), score in zip(results.bboxes.tolist(), results.scores):
@@ -180,12 +180,38 @@ def test_feature_mean_scores_equal_direct_window_means():
     assert (results.scores[:-1] >= results.scores[1:]).all()
 
 
-def test_feature_mean_ranks_the_window_on_the_strongest_activation_first():
+def test_feature_contrast_scores_equal_direct_inside_minus_ring_means():
+    torch.manual_seed(0)
+    feats = (torch.randn(1, 5, 16, 16), )  # stride 4 on a 64x64 input
+    objectness = feats[0][0].abs().mean(dim=0)
+    gen = SlidingWindowProposals(window_size=16, stride=8, context=0.25)  # ring: 1 cell
+    results = propose(gen, [data_sample(64, 64)], feats)[0]
+    assert len(results.bboxes) == 49
+    for (x1, y1, x2, y2), score in zip(results.bboxes.tolist(), results.scores):
+        c1, r1, c2, r2 = int(x1) // 4, int(y1) // 4, int(x2) // 4, int(y2) // 4
+        inside = objectness[r1:r2, c1:c2]
+        outer = objectness[max(r1 - 1, 0):r2 + 1, max(c1 - 1, 0):c2 + 1]
+        ring_mean = (outer.sum() - inside.sum()) / (outer.numel() - inside.numel())
+        assert score == pytest.approx((inside.mean() - ring_mean).item(), rel=1e-5, abs=1e-6)
+
+
+def test_contrast_prefers_the_tight_window_where_the_mean_cannot_tell():
     feats = torch.zeros(1, 2, 16, 16)
-    feats[0, :, 6:10, 2:6] = 3.0  # cells of the window (8, 24, 24, 40)
-    results = propose(SlidingWindowProposals(window_size=16, stride=8), [data_sample(64, 64)],
-                      (feats, ))[0]
-    assert results.bboxes[0].tolist() == [8.0, 24.0, 24.0, 40.0]
+    feats[0, :, 4:8, 4:8] = 3.0  # an "object" on the pixels 16..32 x 16..32
+    gen_args = dict(sizes=[8, 16], strides=[4, 4])
+    contrast = propose(MultiScaleWindowProposals(**gen_args), [data_sample(64, 64)],
+                       (feats, ))[0]
+    assert contrast.bboxes[0].tolist() == [16.0, 16.0, 32.0, 32.0]
+    assert contrast.scores[0] == pytest.approx(3.0)
+    mean = propose(MultiScaleWindowProposals(score='feature_mean', **gen_args),
+                   [data_sample(64, 64)], (feats, ))[0]
+    # The tight window and the small windows inside the object all have mean 3.
+    assert (mean.scores == 3.0).sum() > 1
+
+
+def test_window_covering_the_whole_map_has_zero_contrast():
+    results = propose(SlidingWindowProposals(window_size=32, stride=32), [data_sample(32, 32)])
+    assert results[0].scores.tolist() == [0.0]
 
 
 def test_nms_and_max_per_img_from_the_cfg():
@@ -212,14 +238,16 @@ def test_pyramid_at_scale_one_equals_sliding_windows():
     assert torch.equal(sliding[0].scores, pyramid[0].scores)
 
 
-def test_pyramid_scores_a_window_on_the_rescaled_map():
+@pytest.mark.parametrize('score', ['feature_contrast', 'feature_mean'])
+def test_pyramid_scores_a_window_on_the_rescaled_map(score):
     # Halving a map bilinearly averages 2x2 cells, so a 16 px window on the half-size image
     # scores exactly like the 32 px window it maps back to on the full image.
     feats = (torch.randn(1, 3, 16, 16), )  # stride 4 on a 64x64 input
     samples = [data_sample(64, 64)]
-    pyramid = propose(ImagePyramidProposals(window_size=16, stride=8, scales=[0.5]), samples,
+    pyramid = propose(ImagePyramidProposals(window_size=16, stride=8, scales=[0.5], score=score),
+                      samples, feats)[0]
+    sliding = propose(SlidingWindowProposals(window_size=32, stride=16, score=score), samples,
                       feats)[0]
-    sliding = propose(SlidingWindowProposals(window_size=32, stride=16), samples, feats)[0]
     assert len(pyramid.bboxes) == 9
     assert torch.equal(pyramid.bboxes, sliding.bboxes)
     assert torch.allclose(pyramid.scores, sliding.scores, rtol=1e-5)
@@ -254,6 +282,7 @@ def test_rescale_maps_boxes_to_the_original_image():
     (lambda: ImagePyramidProposals(window_size=8, stride=4, scales=[1.0, -0.5]), 'scales'),
     (lambda: SlidingWindowProposals(window_size=8, stride=4, score='edges'), 'score must be'),
     (lambda: SlidingWindowProposals(window_size=8, stride=4, num_classes=3), 'num_classes must'),
+    (lambda: SlidingWindowProposals(window_size=8, stride=4, context=0), 'context must be a pos'),
 ])
 def test_bad_arguments_are_named(build, match):
     with pytest.raises(ValueError, match=match):

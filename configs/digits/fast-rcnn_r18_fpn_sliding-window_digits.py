@@ -7,9 +7,13 @@ _base_ = './faster-rcnn_r18_fpn_digits.py'
 
 custom_imports = dict(imports=['custom'], allow_failed_imports=False)
 
+# Windows are ranked by centre-surround contrast of the finest FPN level's activation (the
+# window's mean minus that of a ring a quarter of its size wide); see base_window_proposals.py.
+window_score = dict(score='feature_contrast', context=0.25, feat_level=0)
+
 # One window shaped like a median digit, moved by a quarter of its size.
 sliding_windows = dict(
-    type='SlidingWindowProposals', window_size=(32, 45), stride=(8, 11), score='feature_mean')
+    type='SlidingWindowProposals', window_size=(32, 45), stride=(8, 11), **window_score)
 # At most 2000 windows, the best by score, enter NMS: as many as the RPN's 4 levels x 500, and
 # it bounds NMS time (its cost grows with the square of the candidates).
 window_proposal_cfg = dict(
@@ -32,11 +36,16 @@ proposal_generators = dict(
         sizes=[20, 28, 40, 56, 80],
         ratios=[1.0, 1.4, 2.0],
         relative_stride=0.25,
-        score='feature_mean'),
+        **window_score),
     # The sliding window over the image rescaled by 2 ... 0.5: 16x22 to 64x90 px windows.
     pyramid=dict(
         type='ImagePyramidProposals',
         window_size=(32, 45),
         stride=(8, 11),
         scales=[2.0, 1.41, 1.0, 0.71, 0.5],
-        score='feature_mean'))
+        **window_score))
+# What the ranking is worth: the pyramid's windows ranked by the mean activation alone, and at
+# random (seeded).
+proposal_generators.update(
+    pyramid_mean=dict(proposal_generators['pyramid'], score='feature_mean'),
+    pyramid_random=dict(proposal_generators['pyramid'], score='random', seed=0))

@@ -6,14 +6,22 @@ The generators here produce those windows, rank them, run NMS and hand the survi
 head exactly as an RPN would, so each step of that road can replace ``rpn_head`` in a two-stage
 config and be measured with the same tools as the trained RPN.
 
-Nothing here learns. A window's score is one of:
+Nothing here learns. Windows are ranked by one of three learning-free scores, all computed
+on one feature map of the detector (``x[feat_level]``) reduced to its channel-mean absolute
+activation, an "objectness map" that is high where the features respond:
 
-* ``'feature_mean'``: the mean, over the window, of the channel-mean absolute activation of one
-  feature map (``x[feat_level]``). Cheap (an integral image, O(1) per window), learning-free, and
-  honest: it only says where the features respond strongly, never which class is there. With a
-  trained backbone it is a crude objectness; with a random one it is close to noise.
+* ``'feature_contrast'``: centre-surround contrast, the classic objectness cue: the map's mean
+  inside the window minus its mean in a ring around it (the window grown by ``context`` of its
+  width and height on each side). A window that encloses an object with background around it
+  scores high; one inside the object, or cutting through it, has a bright ring and scores low.
+* ``'feature_mean'``: the map's mean inside the window. It cannot tell a tight window from one
+  lying inside the object, so it favours small windows on strong responses.
 * ``'random'``: uniform random scores from a fixed seed, the "no objectness at all" baseline
   (same scores for every image of the same size, so runs are reproducible).
+
+The feature scores cost O(1) per window (an integral image) and are honest: they say where the
+features respond, never which class is there, and nothing in them is trained for proposals.
+With a trained backbone they are a crude objectness; with a random one they are near noise.
 
 Shape shorthand: N = images in the batch, C = feature channels, Hf, Wf = height and width of the
 scored feature map, K = windows of one image (before NMS), P = proposals kept
@@ -36,7 +44,7 @@ from torch import Tensor
 
 from custom.ops import batched_nms
 
-SCORE_MODES = ('feature_mean', 'random')
+SCORE_MODES = ('feature_contrast', 'feature_mean', 'random')
 
 # Absorbs float error in (length - window) / stride so that exact fits are not lost.
 _FIT_EPS = 1e-6
@@ -89,10 +97,46 @@ def grid_windows(img_h: float, img_w: float, win_w: float, win_h: float, stride_
     return boxes.float()
 
 
-def window_means(score_map: Tensor, boxes: Tensor) -> Tensor:
-    """Mean of ``score_map`` over each box, by an integral image (O(1) per box).
+def cell_spans(boxes: Tensor, map_h: int, map_w: int) -> Tensor:
+    """The map cells each box covers: between its rounded edges, at least one per axis.
 
-    A box covers the map cells between its rounded edges, at least one cell per axis.
+    Args:
+        boxes (Tensor): (K, 4) x1y1x2y2 in map cells (image pixels / feature stride).
+        map_h (int): map height Hf.
+        map_w (int): map width Wf.
+
+    Returns:
+        Tensor: (K, 4) long cell spans [x1, x2) x [y1, y2) as x1y1x2y2, inside the map.
+    """
+    x1 = boxes[:, 0].round().long().clamp(0, map_w - 1)
+    y1 = boxes[:, 1].round().long().clamp(0, map_h - 1)
+    x2 = torch.maximum(boxes[:, 2].round().long(), x1 + 1).clamp(max=map_w)
+    y2 = torch.maximum(boxes[:, 3].round().long(), y1 + 1).clamp(max=map_h)
+    return torch.stack([x1, y1, x2, y2], dim=1)
+
+
+def span_sums(integral: Tensor, spans: Tensor) -> tuple[Tensor, Tensor]:
+    """Sum and area of each cell span, from an integral image (O(1) per span).
+
+    Args:
+        integral (Tensor): (Hf + 1, Wf + 1) float64, zero first row and column.
+        spans (Tensor): (K, 4) long spans from :func:`cell_spans`.
+
+    Returns:
+        tuple[Tensor, Tensor]: (K,) float64 sums and (K,) float64 areas in cells.
+    """
+    x1, y1, x2, y2 = spans.unbind(dim=1)
+    sums = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
+    return sums, ((x2 - x1) * (y2 - y1)).double()
+
+
+def integral_image(score_map: Tensor) -> Tensor:
+    """(Hf + 1, Wf + 1) float64 cumulative sums of an (Hf, Wf) map, zero first row/column."""
+    return F.pad(score_map.double().cumsum(0).cumsum(1), (1, 0, 1, 0))
+
+
+def window_means(score_map: Tensor, boxes: Tensor) -> Tensor:
+    """Mean of ``score_map`` over the cells of each box (see :func:`cell_spans`).
 
     Args:
         score_map (Tensor): (Hf, Wf) values to average.
@@ -101,14 +145,40 @@ def window_means(score_map: Tensor, boxes: Tensor) -> Tensor:
     Returns:
         Tensor: (K,) float32 means.
     """
+    sums, areas = span_sums(integral_image(score_map), cell_spans(boxes, *score_map.shape))
+    return (sums / areas).float()
+
+
+def window_contrasts(score_map: Tensor, boxes: Tensor, context: float) -> Tensor:
+    """Mean of ``score_map`` inside each box minus its mean in a ring around the box.
+
+    The ring is the box grown by ``context`` times its width (height) on the left and right
+    (top and bottom), clipped to the map, minus the box. A box with no ring left (it covers
+    the whole map) has contrast 0: nothing shows that it stands out from its surroundings.
+
+    Args:
+        score_map (Tensor): (Hf, Wf) objectness map.
+        boxes (Tensor): (K, 4) x1y1x2y2 in map cells.
+        context (float): ring width as a fraction of the box size, per side.
+
+    Returns:
+        Tensor: (K,) float32 contrasts.
+    """
     map_h, map_w = score_map.shape
-    integral = F.pad(score_map.double().cumsum(0).cumsum(1), (1, 0, 1, 0))
-    x1 = boxes[:, 0].round().long().clamp(0, map_w - 1)
-    y1 = boxes[:, 1].round().long().clamp(0, map_h - 1)
-    x2 = torch.maximum(boxes[:, 2].round().long(), x1 + 1).clamp(max=map_w)
-    y2 = torch.maximum(boxes[:, 3].round().long(), y1 + 1).clamp(max=map_h)
-    sums = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
-    return (sums / ((x2 - x1) * (y2 - y1))).float()
+    integral = integral_image(score_map)
+    inner = cell_spans(boxes, map_h, map_w)
+    grow = torch.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], dim=1) * context
+    outer = cell_spans(boxes + torch.cat([-grow, grow], dim=1), map_h, map_w)
+    # Rounding must never leave inner cells outside the outer span.
+    outer = torch.cat([torch.minimum(outer[:, :2], inner[:, :2]),
+                       torch.maximum(outer[:, 2:], inner[:, 2:])], dim=1)
+    inner_sum, inner_area = span_sums(integral, inner)
+    outer_sum, outer_area = span_sums(integral, outer)
+    inner_mean = inner_sum / inner_area
+    ring_area = outer_area - inner_area
+    ring_mean = torch.where(ring_area > 0, (outer_sum - inner_sum) / ring_area.clamp(min=1),
+                            inner_mean)
+    return (inner_mean - ring_mean).float()
 
 
 def boxes_in_image(groups: list[tuple[float, Tensor]], img_h: float, img_w: float,
@@ -165,8 +235,10 @@ class BaseWindowProposals(BaseDenseHead):
 
     Args:
         score (str): how windows are ranked, one of ``SCORE_MODES`` (see the module doc).
-            Defaults to 'feature_mean'.
-        feat_level (int): which feature map ``'feature_mean'`` reads. Defaults to 0 (the finest
+            Defaults to 'feature_contrast'.
+        context (float): ring width of ``'feature_contrast'``, a fraction of the window's width
+            and height per side. Defaults to 0.25.
+        feat_level (int): which feature map the feature scores read. Defaults to 0 (the finest
             FPN level).
         seed (int): seed of the ``'random'`` scores. Defaults to 0.
         num_classes (int): kept for the RPN interface; ``TwoStageDetector`` sets it to 1 and
@@ -178,7 +250,8 @@ class BaseWindowProposals(BaseDenseHead):
     """
 
     def __init__(self,
-                 score: str = 'feature_mean',
+                 score: str = 'feature_contrast',
+                 context: float = 0.25,
                  feat_level: int = 0,
                  seed: int = 0,
                  num_classes: int = 1,
@@ -192,9 +265,12 @@ class BaseWindowProposals(BaseDenseHead):
         if num_classes != 1:
             raise ValueError(f'{name}: proposals are class-agnostic, num_classes must be 1, '
                              f'got {num_classes}')
+        if not isinstance(context, (int, float)) or context <= 0:
+            raise ValueError(f'{name}: context must be a positive number, got {context!r}')
         if not isinstance(feat_level, int) or feat_level < 0:
             raise ValueError(f'{name}: feat_level must be an int >= 0, got {feat_level!r}')
         self.score = score
+        self.context = float(context)
         self.feat_level = feat_level
         self.seed = seed
         self.num_classes = num_classes
@@ -287,7 +363,7 @@ class BaseWindowProposals(BaseDenseHead):
         device = objectness_map.device
         groups = self.windows_per_scale(img_h, img_w, device)
         boxes = boxes_in_image(groups, img_h, img_w, device)
-        if self.score == 'feature_mean':
+        if self.score != 'random':
             scores = torch.cat([
                 self._feature_scores(objectness_map, scale, scaled_boxes, input_h, input_w)
                 for scale, scaled_boxes in groups
@@ -297,10 +373,9 @@ class BaseWindowProposals(BaseDenseHead):
             scores = torch.rand(len(boxes), generator=generator).to(device)
         return self._post_process(boxes, scores, cfg, rescale, img_meta)
 
-    @staticmethod
-    def _feature_scores(objectness_map: Tensor, scale: float, scaled_boxes: Tensor,
+    def _feature_scores(self, objectness_map: Tensor, scale: float, scaled_boxes: Tensor,
                         input_h: int, input_w: int) -> Tensor:
-        """Window means on the objectness map rescaled like the image the windows live in."""
+        """Window scores on the objectness map rescaled like the image the windows live in."""
         map_h, map_w = objectness_map.shape
         if scale != 1.0:
             size = (max(1, round(map_h * scale)), max(1, round(map_w * scale)))
@@ -310,6 +385,8 @@ class BaseWindowProposals(BaseDenseHead):
         stride_x = input_w * scale / objectness_map.shape[1]
         stride_y = input_h * scale / objectness_map.shape[0]
         cells = scaled_boxes / scaled_boxes.new_tensor([stride_x, stride_y, stride_x, stride_y])
+        if self.score == 'feature_contrast':
+            return window_contrasts(objectness_map, cells, self.context)
         return window_means(objectness_map, cells)
 
     @staticmethod

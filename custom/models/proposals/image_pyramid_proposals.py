@@ -35,7 +35,7 @@ class ImagePyramidProposals(BaseWindowProposals):
     At scale s the image is ``floor(H * s) x floor(W * s)`` and gives
     ``(floor((floor(H * s) - h) / stride_y) + 1) * (floor((floor(W * s) - w) / stride_x) + 1)``
     windows (0 when the window does not fit); on the original image they are windows of
-    ``w / s x h / s`` every ``stride / s`` pixels. With ``score='feature_mean'`` a window is
+    ``w / s x h / s`` every ``stride / s`` pixels. With a feature score a window is
     scored on the feature map rescaled by s, as a detector looking at the rescaled image would.
 
     Args:
