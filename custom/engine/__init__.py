@@ -1,14 +1,15 @@
-"""Training engine parts: atomic checkpoints, loss guards."""
+"""Training engine parts: atomic checkpoints, loss guards, backbone pre-training."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook, assert_finite_parameters
 from .atomic_local_backend import AtomicLocalBackend, write_atomically
 from .channels_last_hook import ChannelsLastHook
 from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
+from .crop_pretrain_hook import CropPretrainHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'CPUDistributedDataParallel',
-    'FiniteLossHook', 'init_cpu_process_group',
-    'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
+    'CropPretrainHook', 'FiniteLossHook', 'init_cpu_process_group', 'NonFiniteLossError',
+    'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
     'restore_random_state', 'write_atomically'
 ]
