@@ -117,9 +117,10 @@ def test_pretraining_learns_the_crops_and_touches_only_the_backbone():
     model = TinyDetector()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     crops, labels = bar_images(256, seed=0)
-    hook = CropPretrainHook(iters=40, batch_size=32, crop_size=32,
+    hook = CropPretrainHook(epochs=5, batch_size=32, crop_size=32,
                             optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
     accuracy = hook.pretrain(model, crops, labels, num_classes=2)
+    assert len(hook.losses) == 40  # 5 epochs of 256 crops in steps of 32
     assert accuracy >= 0.9
     assert np.mean(hook.losses[-5:]) < 0.5 * np.mean(hook.losses[:5])
     after = model.state_dict()
@@ -136,13 +137,20 @@ def test_hook_skips_when_weights_were_loaded():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     runner = SimpleNamespace(_has_loaded=True, iter=0, model=model,
                              logger=MMLogger.get_instance('crop_pretrain_test'))
-    CropPretrainHook(iters=5).before_train(runner)
+    CropPretrainHook(epochs=5).before_train(runner)
     for key, value in model.state_dict().items():
         assert torch.equal(before[key], value), key
 
 
+def test_steps_follow_the_epochs_and_never_drop_to_zero():
+    hook = CropPretrainHook(epochs=1.5, batch_size=64)
+    assert hook.num_steps(5968) == 140
+    assert hook.num_steps(10) == 1
+
+
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(iters=0), 'iters must be >= 1'),
+    (dict(epochs=0), 'epochs must be > 0'),
+    (dict(crop_size=0), 'crop_size must be >= 1'),
     (dict(batch_size=0), 'batch_size must be >= 1'),
     (dict(context=-0.1), 'context must be >= 0'),
 ])

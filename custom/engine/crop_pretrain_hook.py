@@ -87,16 +87,19 @@ class CropPretrainHook(Hook):
 
     Each annotated instance becomes a square crop (the box plus ``context``), resized to
     ``crop_size``; the backbone's last feature map, average-pooled, feeds a linear classifier
-    trained for ``iters`` steps, which is then dropped. The detector starts from a backbone
-    that already tells the classes apart, so its RoI head learns boxes sooner: a cheap stand-in
-    for ImageNet weights where none may be downloaded, on the user's own data. Crops are
-    normalised by the detector's data preprocessor, so the features match what it will see.
+    trained for ``epochs`` passes over the crops, which is then dropped. The detector starts
+    from a backbone that already tells the classes apart, so its RoI head learns boxes sooner:
+    a cheap stand-in for ImageNet weights where none may be downloaded, on the user's own
+    data. Crops are normalised by the detector's data preprocessor, so the features match
+    what the detector will see.
 
     Skipped when the run resumes or loads a checkpoint (its weights come from there). Under
     distributed training rank 0 pre-trains and broadcasts the backbone to the others.
 
     Args:
-        iters (int): Classifier steps. Defaults to 100.
+        epochs (float): Passes over the crops; the steps are
+            ``max(1, round(epochs * crops / batch_size))``, so a tiny dataset takes a step or
+            two. Defaults to 1.0.
         batch_size (int): Crops per step. Defaults to 64.
         crop_size (int): Crop side in pixels. Defaults to 64.
         context (float): Extra side around the box, as a fraction of its longer side.
@@ -110,20 +113,21 @@ class CropPretrainHook(Hook):
     priority = 'LOW'
 
     def __init__(self,
-                 iters: int = 100,
+                 epochs: float = 1.0,
                  batch_size: int = 64,
                  crop_size: int = 64,
                  context: float = 0.2,
                  optimizer: ConfigType = dict(
                      type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),
                  seed: int = 0) -> None:
-        for name, value in (('iters', iters), ('batch_size', batch_size),
-                            ('crop_size', crop_size)):
+        for name, value in (('batch_size', batch_size), ('crop_size', crop_size)):
             if value < 1:
                 raise ValueError(f'CropPretrainHook: {name} must be >= 1, got {value}')
+        if not epochs > 0:
+            raise ValueError(f'CropPretrainHook: epochs must be > 0, got {epochs}')
         if context < 0:
             raise ValueError(f'CropPretrainHook: context must be >= 0, got {context}')
-        self.iters = iters
+        self.epochs = epochs
         self.batch_size = batch_size
         self.crop_size = crop_size
         self.context = context
@@ -144,7 +148,7 @@ class CropPretrainHook(Hook):
             accuracy = self.pretrain(model, crops, labels, num_classes)
             runner.logger.info(
                 f'CropPretrainHook: backbone pre-trained on {len(labels)} crops, '
-                f'{self.iters} steps of {self.batch_size}, last-10-step loss '
+                f'{len(self.losses)} steps of {self.batch_size}, last-10-step loss '
                 f'{np.mean(self.losses[-10:]):.3f}, accuracy on the last batches '
                 f'{100 * accuracy:.1f}%, {time.perf_counter() - start:.1f} s')
         if dist.get_world_size() > 1:
@@ -172,19 +176,21 @@ class CropPretrainHook(Hook):
         params = [p for p in backbone.parameters() if p.requires_grad] + list(head.parameters())
         optimizer = OPTIMIZERS.build(dict(self.optimizer, params=params))
         peak_lrs = [group['lr'] for group in optimizer.param_groups]
-        warmup = max(1, self.iters // 10)
+        steps = self.num_steps(len(labels))
+        warmup = max(1, steps // 10)
+        self.losses = []
         was_training = backbone.training
         backbone.train()
         correct = seen = 0
         order = torch.randperm(len(targets), generator=generator)
         position = 0
-        for step in range(self.iters):
+        for step in range(steps):
             if position + self.batch_size > len(order):
                 order, position = torch.randperm(len(targets), generator=generator), 0
             batch = order[position:position + self.batch_size]
             position += self.batch_size
             for group, peak in zip(optimizer.param_groups, peak_lrs):
-                group['lr'] = peak * warmup_cosine(step, self.iters, warmup)
+                group['lr'] = peak * warmup_cosine(step, steps, warmup)
             logits = head(self.pooled_features(
                 backbone, self.normalise(preprocessor, images[batch], device)))
             loss = F.cross_entropy(logits, targets[batch.to(device)])
@@ -192,12 +198,16 @@ class CropPretrainHook(Hook):
             loss.backward()
             optimizer.step()
             self.losses.append(loss.item())
-            if step >= self.iters - max(1, self.iters // 10):
+            if step >= steps - max(1, steps // 10):
                 correct += int((logits.argmax(1) == targets[batch.to(device)]).sum())
                 seen += len(batch)
         backbone.train(was_training)
         backbone.zero_grad(set_to_none=True)
         return correct / max(1, seen)
+
+    def num_steps(self, num_crops: int) -> int:
+        """Classifier steps for ``epochs`` passes over ``num_crops`` crops (at least 1)."""
+        return max(1, round(self.epochs * num_crops / self.batch_size))
 
     @staticmethod
     def normalise(preprocessor: nn.Module, crops: Tensor, device: torch.device) -> Tensor:
