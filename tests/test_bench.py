@@ -114,7 +114,10 @@ def test_stock_parts_twin_builds_mmdet_and_mmcv_modules():
     extractor = twin_model.roi_head.bbox_roi_extractor
     assert type(extractor) is SingleRoIExtractor
     assert isinstance(extractor.roi_layers[0], mmcv.ops.RoIAlign)
-    assert extractor.roi_layers[0].sampling_ratio == 1
+    # the twin keeps the config's RoIAlign settings, only the kernel differs
+    ours_layer = ours_model.roi_head.bbox_roi_extractor.roi_layers[0]
+    assert extractor.roi_layers[0].sampling_ratio == ours_layer.sampling_ratio == \
+        ours.model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio
     assert type(twin_model.roi_head.bbox_head) is Shared2FCBBoxHead
     assert twin_model.roi_head.bbox_head.num_classes == 10
     # Same parameters, so the two train the same network.
