@@ -102,6 +102,12 @@ def test_normalise_equals_the_detectors_preprocessor():
                 data_samples=None)
     reference = preprocessor(data)['inputs']
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-5)
+    # and that is BGR -> RGB, then (x - mean) / std
+    rgb = torch.from_numpy(crops[..., ::-1].copy()).permute(0, 3, 1, 2).float()
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    torch.testing.assert_close(ours, (rgb - mean) / std, rtol=0, atol=1e-5)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_warmup_cosine_schedule():

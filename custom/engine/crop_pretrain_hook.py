@@ -191,15 +191,16 @@ class CropPretrainHook(Hook):
             position += self.batch_size
             for group, peak in zip(optimizer.param_groups, peak_lrs):
                 group['lr'] = peak * warmup_cosine(step, steps, warmup)
+            batch_targets = targets[batch.to(device)]
             logits = head(self.pooled_features(
                 backbone, self.normalise(preprocessor, images[batch], device)))
-            loss = F.cross_entropy(logits, targets[batch.to(device)])
+            loss = F.cross_entropy(logits, batch_targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             self.losses.append(loss.item())
             if step >= steps - max(1, steps // 10):
-                correct += int((logits.argmax(1) == targets[batch.to(device)]).sum())
+                correct += int((logits.argmax(1) == batch_targets).sum())
                 seen += len(batch)
         backbone.train(was_training)
         backbone.zero_grad(set_to_none=True)
@@ -211,13 +212,10 @@ class CropPretrainHook(Hook):
 
     @staticmethod
     def normalise(preprocessor: nn.Module, crops: Tensor, device: torch.device) -> Tensor:
-        """(K, S, S, 3) uint8 -> (K, 3, S, S) float, as the detector's preprocessor does."""
-        images = crops.to(device).permute(0, 3, 1, 2).float()
-        if getattr(preprocessor, '_channel_conversion', False):
-            images = images.flip(1)
-        if getattr(preprocessor, '_enable_normalize', False):
-            images = (images - preprocessor.mean) / preprocessor.std
-        return images.contiguous(memory_format=torch.channels_last)
+        """(K, S, S, 3) uint8 -> (K, 3, S, S) float through the detector's own preprocessor."""
+        images = list(crops.to(device).permute(0, 3, 1, 2))
+        batch = preprocessor(dict(inputs=images, data_samples=None), training=False)['inputs']
+        return batch.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def pooled_features(backbone: nn.Module, images: Tensor) -> Tensor:
