@@ -258,12 +258,14 @@ def load_model_config(path: str | Path, num_classes: int | None = None):
     return cfg
 
 
-# classicdet's device-portable parts and the mmdet/mmcv parts they stand in for.
+# classicdet's parts and the mmdet/mmcv parts they stand in for (IterativeBBoxRoIHead trains
+# exactly as StandardRoIHead; only its test-time prediction differs).
 STOCK_NAMES = {
     'PortableRPNHead': 'RPNHead',
     'PortableSingleRoIExtractor': 'SingleRoIExtractor',
     'PortableRoIAlign': 'RoIAlign',
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
+    'IterativeBBoxRoIHead': 'StandardRoIHead',
 }
 
 

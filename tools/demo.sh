@@ -27,7 +27,7 @@ print(f"iter_{cfg.train_cfg.max_iters}.pth")
 PY
 )
 if [[ ! -f $WORK/$FINAL ]]; then
-    step "training $CONFIG on CPU (about 11 minutes on 2 cores)"
+    step "training $CONFIG on CPU (about 10 minutes on 2 cores)"
     RESUME=()
     [[ -f $WORK/last_checkpoint ]] && RESUME=(--resume)
     "$PY" tools/train.py "$CONFIG" --work-dir "$WORK" "${RESUME[@]}"

@@ -1,5 +1,6 @@
 """Registered RoI-head parts."""
+from .iterative_bbox_roi_head import IterativeBBoxRoIHead
 from .portable_bbox_head import PortableShared2FCBBoxHead
 from .portable_roi_extractor import PortableSingleRoIExtractor
 
-__all__ = ['PortableShared2FCBBoxHead', 'PortableSingleRoIExtractor']
+__all__ = ['IterativeBBoxRoIHead', 'PortableShared2FCBBoxHead', 'PortableSingleRoIExtractor']
