@@ -14,12 +14,7 @@ default_hooks = dict(
 
 # 'stop' ends the run on a NaN/inf loss before the update; 'skip' drops that step instead.
 # RandomStateHook makes a resumed run draw the same random samples as an uninterrupted one.
-# FlushDenormalHook: denormal floats slow x86 CPUs down many times over; they are flushed to 0.
-custom_hooks = [
-    dict(type='FiniteLossHook', action='stop'),
-    dict(type='RandomStateHook'),
-    dict(type='FlushDenormalHook')
-]
+custom_hooks = [dict(type='FiniteLossHook', action='stop'), dict(type='RandomStateHook')]
 
 # A fixed seed: two runs of the same config draw the same samples (resume relies on it too).
 randomness = dict(seed=0)

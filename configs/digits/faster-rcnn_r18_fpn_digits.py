@@ -76,13 +76,11 @@ test_dataloader = val_dataloader
 # the base schedule's warm-up, LR steps and gradient clipping stay.
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=5e-4, weight_decay=0.05))
 
-# NHWC convolutions are faster on the CPU (oneDNN); so are normal floats (FlushDenormalHook:
-# 0.88 instead of 1.07 s a step). CropPretrainHook: before the first step, the
+# NHWC convolutions are faster on the CPU (oneDNN). CropPretrainHook: before the first step, the
 # backbone learns to classify 64 px crops of the training digits (not on resume).
 custom_hooks = [
     dict(type='FiniteLossHook', action='stop'),
     dict(type='RandomStateHook'),
     dict(type='ChannelsLastHook'),
-    dict(type='FlushDenormalHook'),
     dict(type='CropPretrainHook', epochs=0.64, batch_size=64, crop_size=64)
 ]

@@ -5,12 +5,11 @@ from .channels_last_hook import ChannelsLastHook
 from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
 from .crop_pretrain_hook import CropPretrainHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
-from .flush_denormal_hook import FlushDenormalHook
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'CPUDistributedDataParallel',
-    'CropPretrainHook', 'FiniteLossHook', 'FlushDenormalHook', 'init_cpu_process_group',
-    'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
+    'CropPretrainHook', 'FiniteLossHook', 'init_cpu_process_group', 'NonFiniteLossError',
+    'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
     'restore_random_state', 'write_atomically'
 ]
