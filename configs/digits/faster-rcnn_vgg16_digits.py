@@ -3,7 +3,7 @@
 # stages trainable, anchors fitted to the 24-96 px digits, a narrower FC head.
 _base_ = [
     '../_base_/models/faster-rcnn_vgg16.py', '../_base_/datasets/digits_detection.py',
-    '../_base_/schedules/schedule_digits_600it.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_digits_540it.py', '../_base_/default_runtime.py'
 ]
 
 model = dict(

@@ -8,7 +8,7 @@ proposals per second, and a PNG plots AR against the number of proposals.
 Example (from the repository root)::
 
     python tools/analysis_tools/proposal_recall.py configs/digits/faster-rcnn_r18_fpn_digits.py \
-        work_dirs/demo/iter_600.pth \
+        work_dirs/demo/iter_540.pth \
         --generator-config configs/digits/fast-rcnn_r18_fpn_sliding-window_digits.py \
         --generators equal sliding multi_scale pyramid rpn --out road_to_detection.png
 

@@ -1,6 +1,6 @@
-# Iteration-based CPU schedule for the digits set: 600 iterations of batch 8, linear warm-up over
+# Iteration-based CPU schedule for the digits set: 540 iterations of batch 8, linear warm-up over
 # the first 100, LR x0.1 at 75% and 90%. Gradient clipping keeps from-scratch training stable.
-max_iters = 600
+max_iters = 540
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
