@@ -51,12 +51,11 @@ class IterativeBBoxRoIHead(StandardRoIHead):
             per image.
         """
         steps = refine_steps(rcnn_test_cfg)
-        proposals = [res.bboxes for res in rpn_results_list]
-        rois = bbox2roi(proposals)
-        if steps == 0 or rois.shape[0] == 0:
+        counts = tuple(len(res) for res in rpn_results_list)
+        if steps == 0 or sum(counts) == 0:
             return super().predict_bbox(x, batch_img_metas, rpn_results_list, rcnn_test_cfg,
                                         rescale)
-        counts = tuple(len(p) for p in proposals)
+        rois = bbox2roi([res.bboxes for res in rpn_results_list])
         results = self._bbox_forward(x, rois)
         logits = [results['cls_score']]
         for _ in range(steps):
