@@ -434,16 +434,35 @@ def torchvision_batch(canvases: Sequence[Canvas], device: str
 
 
 def profile_table(unit: Callable[[], object], device: str, rows: int = 15) -> str:
-    """torch.profiler of one call of ``unit``: the ops with the most self time, as Markdown."""
+    """torch.profiler of one call of ``unit``: the ops with the most self time, as Markdown.
+
+    On CUDA there are two tables, GPU self time and CPU self time, after one line that
+    compares the call's wall time with the time the GPU kernels were busy: a step whose
+    kernels fill a small part of its wall time is held back by the CPU (launches,
+    synchronisations), and the CPU table then says where.
+    """
     from torch.profiler import ProfilerActivity, profile
-    activities = [ProfilerActivity.CPU]
-    if device.startswith('cuda'):
-        activities.append(ProfilerActivity.CUDA)
+    on_cuda = device.startswith('cuda')
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+    synchronize(device)
+    began = time.perf_counter()
     with profile(activities=activities) as prof:
         unit()
         synchronize(device)
-    attr = 'self_device_time_total' if device.startswith('cuda') else 'self_cpu_time_total'
-    events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
+    wall_ms = (time.perf_counter() - began) * 1e3
+    events = prof.key_averages()
+    if not on_cuda:
+        return _self_time_table(events, 'self_cpu_time_total', rows)
+    gpu_ms = sum(e.self_device_time_total for e in events) / 1e3
+    return (f'Wall time {wall_ms:.1f} ms (profiler on); GPU kernels busy {gpu_ms:.1f} ms '
+            f'({100 * gpu_ms / wall_ms:.0f}%).\n\nGPU self time:\n\n'
+            + _self_time_table(events, 'self_device_time_total', rows)
+            + '\n\nCPU self time:\n\n' + _self_time_table(events, 'self_cpu_time_total', rows))
+
+
+def _self_time_table(events, attr: str, rows: int) -> str:
+    """Markdown table of the ``rows`` profiler events with the most ``attr`` (microseconds)."""
+    events = sorted(events, key=lambda e: getattr(e, attr), reverse=True)
     total = sum(getattr(e, attr) for e in events) or 1.0
     table = [[event.key[:60], event.count, getattr(event, attr) / 1e3,
               100.0 * getattr(event, attr) / total] for event in events[:rows]]

@@ -7,10 +7,10 @@
 #   bash bench/gpu_check.sh [OUT_DIR]        OUT_DIR: default $OUT when set, else ./gpu_results
 #   bash bench/gpu_check.sh --dry-run        check .gpu/ and a no-index install, here
 #
-# Files written to OUT_DIR (at most 6): summary.txt (each stage, status, seconds),
+# Files written to OUT_DIR (at most 7): summary.txt (each stage, status, seconds),
 # env.txt (GPU, Python, package versions), build.log (install and mmcv build), tests.log,
-# bench.log (benchmark output) and RESULTS-gpu.md (the benchmark tables, to be copied into
-# bench/RESULTS.md).
+# bench.log (benchmark output), RESULTS-gpu.md (the benchmark tables, to be copied into
+# bench/RESULTS.md) and demo.log (tools/demo.sh on CUDA: train, test, infer the digits).
 #
 # Environment: PYTHON (default python3), GPU_CHECK_BUDGET (seconds, default 470),
 # CLASSICDET_GPU_SITE (install folder, default /tmp/classicdet-site), CLASSICDET_GPU_CARRY
@@ -173,8 +173,9 @@ build_mmcv() {
     trap 'rm -rf "$work"' EXIT
     tar -xzf "$CARRY/src/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
     local src=$work/mmcv-$MMCV_VERSION
-    # torch >= 2.14's headers need C++20; mmcv 2.1.0 asks for C++17 (as tools/setup_env.sh).
-    if "$PY" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 14))'; then
+    # Newer torch headers need C++20 (2.14 refuses C++17; reports differ on 2.12 and 2.13);
+    # mmcv 2.1.0 asks for C++17 (as tools/setup_env.sh). C++20 also builds with older torch.
+    if "$PY" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 12))'; then
         sed -i "s/extra_compile_args\['cxx'\] = \['-std=c++17'\]/extra_compile_args['cxx'] = ['-std=c++20']/" "$src/setup.py"
         grep -q "'-std=c++20'" "$src/setup.py" || { echo "could not patch mmcv's C++ standard"; return 1; }
         echo "patched mmcv setup.py: -std=c++17 -> -std=c++20"
@@ -214,11 +215,27 @@ RESULTS=$OUT_DIR/RESULTS-gpu.md
 bench() { "$PY" "bench/$1" --device cuda --results "$RESULTS" "${@:2}"; }
 export RESULTS
 export -f bench
-stage nms-fp32 40 "$BENCH_LOG" bench nms_speed.py --repeats 10
-stage nms-fp16 40 "$BENCH_LOG" bench nms_speed.py --repeats 10 --dtype float16
-stage infer-fp32 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3
-stage infer-amp 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --amp
-stage train 200 "$BENCH_LOG" bench train_speed.py --precision fp32 amp --repeats 5 --warmup 2
+# The figures the goals are about first (R50-FPN training, fp32 and AMP, with a profile of
+# one step per contender), then the digits models, inference, NMS.
+stage train-r50 150 "$BENCH_LOG" bench train_speed.py --models r50 --precision fp32 amp \
+    --repeats 5 --warmup 2 --profile
+stage train-digits 90 "$BENCH_LOG" bench train_speed.py --models r18-digits vgg16-digits \
+    --precision fp32 amp --repeats 5 --warmup 2
+stage infer-fp32 50 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3
+stage infer-amp 50 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --amp
+stage nms-fp32 30 "$BENCH_LOG" bench nms_speed.py --repeats 10
+stage nms-fp16 30 "$BENCH_LOG" bench nms_speed.py --repeats 10 --dtype float16
+
+# What a user runs, on CUDA: tools/demo.sh (digits data, tools/train.py on the digits R18-FPN
+# config, tools/test.py, tools/infer.py, curves). Last, as it takes what budget is left; a
+# partial log still shows the seconds per iteration.
+demo_on_cuda() {
+    rm -rf /tmp/classicdet-demo  # data/digits is reused when present
+    PY=$PY WORK=/tmp/classicdet-demo bash tools/demo.sh
+}
+export PY
+export -f demo_on_cuda
+stage digits-demo 180 "$OUT_DIR/demo.log" demo_on_cuda
 
 echo "total: $((SECONDS - START)) s" | tee -a "$SUMMARY"
 grep -q -e FAILED -e 'TIMED OUT' -e skipped "$SUMMARY" && exit 1

@@ -315,7 +315,7 @@ def test_fast_coco_metric_is_registered_and_refuses_mp_eval():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 @pytest.mark.parametrize('script, extra', [
     (nms_speed, []), (nms_speed, ['--dtype', 'float16']), (infer_speed, ['--amp']),
-    (train_speed, ['--precision', 'fp32', 'amp', '--models', 'r50'])])
+    (train_speed, ['--precision', 'fp32', 'amp', '--models', 'r50', '--profile'])])
 def test_quick_runs_on_cuda(tmp_path, script, extra):
     out = script.main(['--quick', '--device', 'cuda', '--results', str(tmp_path / 'R.md')]
                       + extra)
