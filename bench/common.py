@@ -266,6 +266,7 @@ STOCK_NAMES = {
     'PortableRoIAlign': 'RoIAlign',
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
     'IterativeBBoxRoIHead': 'StandardRoIHead',
+    'DeviceRandomSampler': 'RandomSampler',
 }
 
 
@@ -433,13 +434,40 @@ def torchvision_batch(canvases: Sequence[Canvas], device: str
 # ----------------------------------------------------------------------------- profiling
 
 
+PHASE_PREFIX = 'phase: '
+
+
+def label_phase(owner: object, method: str, phase: str) -> None:
+    """Wrap ``owner.method`` in a profiler range ``phase: <phase>`` (shown by profile_table)."""
+    function = getattr(owner, method)
+
+    @functools.wraps(function)
+    def labelled(*args, **kwargs):
+        with torch.profiler.record_function(PHASE_PREFIX + phase):
+            return function(*args, **kwargs)
+    setattr(owner, method, labelled)
+
+
 def profile_table(unit: Callable[[], object], device: str, rows: int = 15) -> str:
+    """torch.profiler of one call of ``unit`` as Markdown (see :func:`_profile_table`).
+
+    A profile is an addition to the timings: if it fails, its text says why and the
+    benchmark's table is still written.
+    """
+    try:
+        return _profile_table(unit, device, rows)
+    except Exception as err:  # noqa: BLE001
+        return f'Profile failed: {type(err).__name__}: {err}'
+
+
+def _profile_table(unit: Callable[[], object], device: str, rows: int) -> str:
     """torch.profiler of one call of ``unit``: the ops with the most self time, as Markdown.
 
-    On CUDA there are two tables, GPU self time and CPU self time, after one line that
-    compares the call's wall time with the time the GPU kernels were busy: a step whose
-    kernels fill a small part of its wall time is held back by the CPU (launches,
-    synchronisations), and the CPU table then says where.
+    On CUDA there are two tables, the GPU time of the kernels each op launched and CPU self
+    time, after one line that compares the call's wall time with the time the GPU kernels
+    were busy: a step whose kernels fill a small part of its wall time is held back by the
+    CPU (launches, synchronisations), and the CPU table then says where. Ranges labelled by
+    :func:`label_phase` come first, as a table of their own (CPU time includes the waits).
     """
     from torch.profiler import ProfilerActivity, profile
     on_cuda = device.startswith('cuda')
@@ -451,13 +479,31 @@ def profile_table(unit: Callable[[], object], device: str, rows: int = 15) -> st
         synchronize(device)
     wall_ms = (time.perf_counter() - began) * 1e3
     events = prof.key_averages()
+    phases = _phase_table(events, on_cuda)
     if not on_cuda:
-        return _self_time_table(events, 'self_cpu_time_total', rows)
-    gpu_ms = sum(e.self_device_time_total for e in events) / 1e3
-    return (f'Wall time {wall_ms:.1f} ms (profiler on); GPU kernels busy {gpu_ms:.1f} ms '
-            f'({100 * gpu_ms / wall_ms:.0f}%).\n\nGPU self time:\n\n'
-            + _self_time_table(events, 'self_device_time_total', rows)
+        return phases + _self_time_table(events, 'self_cpu_time_total', rows)
+    from torch.autograd import DeviceType
+    # Kernels are events of their own and also count in the self time of the op that
+    # launched them: busy time sums the kernels, the GPU table lists the launching ops.
+    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    ops = [e for e in events if e.device_type != DeviceType.CUDA]
+    gpu_ms = sum(e.self_device_time_total for e in kernels) / 1e3
+    return phases + (f'Wall time {wall_ms:.1f} ms (profiler on); GPU kernels busy {gpu_ms:.1f} ms '
+            f'({100 * gpu_ms / wall_ms:.0f}%); {sum(e.count for e in kernels)} kernels.\n\n'
+            'GPU time of the kernels each op launched:\n\n'
+            + _self_time_table(ops, 'self_device_time_total', rows)
             + '\n\nCPU self time:\n\n' + _self_time_table(events, 'self_cpu_time_total', rows))
+
+
+def _phase_table(events, on_cuda: bool) -> str:
+    """Markdown table of the ``phase: ...`` ranges (inclusive times), or '' if none."""
+    phases = [e for e in events if e.key.startswith(PHASE_PREFIX)]
+    if not phases:
+        return ''
+    header = ['phase', 'calls', 'CPU ms (incl. waits)'] + (['GPU kernel ms'] if on_cuda else [])
+    table = [[e.key[len(PHASE_PREFIX):], e.count, e.cpu_time_total / 1e3]
+             + ([e.device_time_total / 1e3] if on_cuda else []) for e in phases]
+    return 'Phases:\n\n' + markdown_table(header, table) + '\n\n'
 
 
 def _self_time_table(events, attr: str, rows: int) -> str:

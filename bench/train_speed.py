@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
     digit_canvases,
     fmt,
     interleaved,
+    label_phase,
     load_model_config,
     markdown_table,
     mmdet_batch,
@@ -92,8 +93,13 @@ def config_for(name: str, ours: str, counts: dict):
     return cfg
 
 
-def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float):
-    """One ``model.train_step`` per call, cycling through ``batches``."""
+def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float,
+                     phases: bool = False):
+    """One ``model.train_step`` per call, cycling through ``batches``.
+
+    ``phases``: label preprocessing, backbone + neck, RPN, RoI head and backward + optimizer
+    for the profiler (:func:`bench.common.label_phase`).
+    """
     from mmengine.optim import build_optim_wrapper
     model = build_mmdet_model(cfg, device, train=True)
     wrapper_cfg = cfg.get('optim_wrapper', dict(type='OptimWrapper')).copy()
@@ -101,13 +107,21 @@ def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float
     if amp:
         wrapper_cfg.update(type='AmpOptimWrapper', dtype='float16')
     wrapper = build_optim_wrapper(model, wrapper_cfg)
+    if phases:
+        for owner, method, phase in ((model.data_preprocessor, 'forward', '1 preprocess'),
+                                     (model, 'extract_feat', '2 backbone + neck'),
+                                     (model.rpn_head, 'loss_and_predict', '3 RPN'),
+                                     (model.roi_head, 'loss', '4 RoI head'),
+                                     (wrapper, 'update_params', '5 backward + optimizer')):
+            label_phase(owner, method, phase)
     stream = itertools.cycle(batches)
     return lambda: model.train_step(next(stream), wrapper)
 
 
 def torchvision_train_step(size: tuple[int, int], batches: list, device: str, amp: bool,
-                           lr: float, counts: dict):
-    """One forward/backward/SGD step of torchvision's R50-FPN per call."""
+                           lr: float, counts: dict, phases: bool = False):
+    """One forward/backward/SGD step of torchvision's R50-FPN per call (``phases``: as
+    :func:`mmdet_train_step`)."""
     tv_counts = dict(MMDET_R50_COUNTS)
     if counts.get('proposals'):
         tv_counts['rpn_post_nms_top_n_train'] = counts['proposals']
@@ -120,12 +134,7 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
     scaler = torch.amp.GradScaler('cuda') if amp else None
     stream = itertools.cycle(batches)
 
-    def step():
-        images, targets = next(stream)
-        with (torch.autocast('cuda', dtype=torch.float16) if amp
-              else contextlib.nullcontext()):
-            losses = model(images, targets)
-        loss = sum(losses.values())
+    def update(loss):
         optimizer.zero_grad()
         if scaler is None:
             loss.backward()
@@ -134,12 +143,32 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+
+    if phases:
+        for owner, method, phase in ((model.transform, 'forward', '1 preprocess'),
+                                     (model.backbone, 'forward', '2 backbone + neck'),
+                                     (model.rpn, 'forward', '3 RPN'),
+                                     (model.roi_heads, 'forward', '4 RoI head')):
+            label_phase(owner, method, phase)
+        label = torch.profiler.record_function
+
+        def update_labelled(loss, plain=update):
+            with label('phase: 5 backward + optimizer'):
+                plain(loss)
+        update = update_labelled
+
+    def step():
+        images, targets = next(stream)
+        with (torch.autocast('cuda', dtype=torch.float16) if amp
+              else contextlib.nullcontext()):
+            losses = model(images, targets)
+        update(sum(losses.values()))
         return losses
     return step
 
 
 def train_steps(key: str, size: tuple[int, int], batch: int, device: str, amp: bool,
-                lr: float, counts: dict | None = None) -> dict:
+                lr: float, counts: dict | None = None, phases: bool = False) -> dict:
     """Contender name -> one training step, all on the same two batches of canvases."""
     ours, others = MODELS[key]
     canvases = digit_canvases(size, 2 * batch, seed=0)
@@ -147,14 +176,15 @@ def train_steps(key: str, size: tuple[int, int], batch: int, device: str, amp: b
     mm_batches = [mmdet_batch(group, device) for group in groups]
     counts = counts or {}
     steps = {'classicdet': mmdet_train_step(config_for(ours, ours, counts), mm_batches, device,
-                                            amp, lr)}
+                                            amp, lr, phases)}
     for name, source in others.items():
         if source is None:
             tv_batches = [torchvision_batch(group, device) for group in groups]
-            steps[name] = torchvision_train_step(size, tv_batches, device, amp, lr, counts)
+            steps[name] = torchvision_train_step(size, tv_batches, device, amp, lr, counts,
+                                                 phases)
         else:
             steps[name] = mmdet_train_step(config_for(source, ours, counts), mm_batches, device,
-                                           amp, lr)
+                                           amp, lr, phases)
     return steps
 
 
@@ -205,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
             model_size = (args.digits_size, args.digits_size)
             model_batch = args.digits_batch or config_batch(key)
         steps = train_steps(key, model_size, model_batch, args.device, precision == 'amp',
-                            args.lr, dict(proposals=args.proposals, rois=args.rois))
+                            args.lr, dict(proposals=args.proposals, rois=args.rois),
+                            phases=args.profile)
         print(f'{key} {precision}: {model_size[0]}x{model_size[1]}, batch {model_batch}, '
               f'contenders {list(steps)}', flush=True)
         timings = interleaved(steps, args.repeats, args.warmup, args.device, verbose=True)

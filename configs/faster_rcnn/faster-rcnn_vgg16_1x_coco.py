@@ -8,4 +8,5 @@ _base_ = [
 #       checkpoints/vgg16_classicdet.pth --arch vgg16
 model = dict(
     backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/vgg16_classicdet.pth')))
+        init_cfg=dict(_delete_=True, type='Pretrained',
+                      checkpoint='checkpoints/vgg16_classicdet.pth')))

@@ -1,0 +1,88 @@
+"""DeviceRandomSampler: mmdet's RandomSampler on CPU, a GPU permutation on CUDA."""
+import pytest
+import torch
+from mmdet.models.task_modules.assigners import AssignResult
+from mmdet.models.task_modules.samplers import RandomSampler
+from mmdet.registry import TASK_UTILS
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from custom.models.task_modules import DeviceRandomSampler
+
+
+def _rpn_like_inputs(num_priors: int, num_gts: int, num_pos: int, device: str = 'cpu'):
+    """An assignment of ``num_priors`` anchors: ``num_pos`` positives, a few ignored."""
+    gen = torch.Generator().manual_seed(0)
+    gt_inds = torch.zeros(num_priors, dtype=torch.long)
+    pos = torch.randperm(num_priors, generator=gen)[:num_pos + 50]
+    gt_inds[pos[:num_pos]] = torch.randint(1, num_gts + 1, (num_pos,), generator=gen)
+    gt_inds[pos[num_pos:]] = -1  # ignored: neither positive nor negative
+    labels = torch.where(gt_inds > 0, torch.zeros_like(gt_inds), torch.full_like(gt_inds, -1))
+    overlaps = torch.where(gt_inds > 0, 0.8, 0.1)
+    assign = AssignResult(num_gts, gt_inds.to(device), overlaps.to(device), labels.to(device))
+    xy = torch.rand(num_priors, 2, generator=gen) * 300
+    priors = torch.cat((xy, xy + 20), dim=1).to(device)
+    gts = torch.tensor([[10., 10, 50, 50]] * num_gts, device=device)
+    return (assign, InstanceData(priors=priors),
+            InstanceData(bboxes=gts, labels=torch.zeros(num_gts, dtype=torch.long, device=device)))
+
+
+@pytest.mark.parametrize('num, pos_fraction, add_gt', [(256, 0.5, False), (512, 0.25, True)])
+def test_cpu_samples_equal_mmdet_random_sampler(num, pos_fraction, add_gt):
+    kwargs = dict(num=num, pos_fraction=pos_fraction, add_gt_as_proposals=add_gt)
+    # Fresh inputs for each: sampling with add_gt_as_proposals extends the assignment in place.
+    torch.manual_seed(7)
+    ours = DeviceRandomSampler(**kwargs).sample(*_rpn_like_inputs(20000, 4, 300))
+    torch.manual_seed(7)
+    theirs = RandomSampler(**kwargs).sample(*_rpn_like_inputs(20000, 4, 300))
+    assert torch.equal(ours.pos_inds, theirs.pos_inds)
+    assert torch.equal(ours.neg_inds, theirs.neg_inds)
+    assert len(ours.pos_inds) == int(num * pos_fraction)
+    assert len(ours.pos_inds) + len(ours.neg_inds) == num
+
+
+def test_picking_more_than_the_gallery_is_refused():
+    sampler = DeviceRandomSampler(num=8, pos_fraction=0.5)
+    with pytest.raises(ValueError, match='cannot pick 5 of 4 indices'):
+        sampler.random_choice(torch.arange(4), 5)
+    with pytest.raises(ValueError, match='cannot pick 3 of 2 indices'):
+        sampler.random_choice([0, 1], 3)
+
+
+def test_list_gallery_gives_numpy_like_mmdet():
+    torch.manual_seed(3)
+    ours = DeviceRandomSampler(num=8, pos_fraction=0.5).random_choice(list(range(10, 30)), 5)
+    torch.manual_seed(3)
+    theirs = RandomSampler(num=8, pos_fraction=0.5).random_choice(list(range(10, 30)), 5)
+    assert ours.tolist() == theirs.tolist()
+
+
+@pytest.mark.parametrize('config', [
+    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
+    'configs/digits/faster-rcnn_r18_fpn_digits.py',
+])
+def test_configs_sample_with_device_random_sampler(config):
+    train_cfg = Config.fromfile(config).model.train_cfg
+    for stage in ('rpn', 'rcnn'):
+        sampler = TASK_UTILS.build(train_cfg[stage].sampler)
+        assert type(sampler) is DeviceRandomSampler, (config, stage)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
+    inputs = _rpn_like_inputs(num_priors=270000, num_gts=4, num_pos=300, device='cuda')
+    cpu_randperm = torch.randperm
+
+    def randperm_on_device_only(*args, **kwargs):
+        assert kwargs.get('device') is not None, 'a permutation was drawn on the CPU'
+        return cpu_randperm(*args, **kwargs)
+    monkeypatch.setattr(torch, 'randperm', randperm_on_device_only)
+    result = DeviceRandomSampler(num=256, pos_fraction=0.5, add_gt_as_proposals=False).sample(
+        *inputs)
+    gt_inds = inputs[0].gt_inds
+    assert result.pos_inds.is_cuda and result.neg_inds.is_cuda
+    assert len(result.pos_inds) == 128 and len(result.neg_inds) == 128
+    assert bool((gt_inds[result.pos_inds] > 0).all()) and bool((gt_inds[result.neg_inds] == 0).all())
+    assert len(torch.unique(result.neg_inds)) == 128
