@@ -485,7 +485,9 @@ def _profile_table(unit: Callable[[], object], device: str, rows: int) -> str:
     from torch.autograd import DeviceType
     # Kernels are events of their own and also count in the self time of the op that
     # launched them: busy time sums the kernels, the GPU table lists the launching ops.
-    kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+    # Labelled ranges also appear as GPU-side annotations: neither kernels nor ops.
+    kernels = [e for e in events
+               if e.device_type == DeviceType.CUDA and not e.key.startswith(PHASE_PREFIX)]
     ops = [e for e in events if e.device_type != DeviceType.CUDA]
     gpu_ms = sum(e.self_device_time_total for e in kernels) / 1e3
     return phases + (f'Wall time {wall_ms:.1f} ms (profiler on); GPU kernels busy {gpu_ms:.1f} ms '
@@ -496,11 +498,20 @@ def _profile_table(unit: Callable[[], object], device: str, rows: int) -> str:
 
 
 def _phase_table(events, on_cuda: bool) -> str:
-    """Markdown table of the ``phase: ...`` ranges (inclusive times), or '' if none."""
-    phases = [e for e in events if e.key.startswith(PHASE_PREFIX)]
+    """Markdown table of the ``phase: ...`` ranges on the CPU side, or '' if none.
+
+    CPU time is inclusive and counts the waits for the GPU (a range that synchronises waits
+    for the kernels queued before it). GPU time is that of the kernels launched from the
+    range's own thread: autograd runs backward on a thread of its own, so backward kernels
+    are not in it.
+    """
+    from torch.autograd import DeviceType
+    phases = [e for e in events
+              if e.key.startswith(PHASE_PREFIX) and e.device_type == DeviceType.CPU]
     if not phases:
         return ''
-    header = ['phase', 'calls', 'CPU ms (incl. waits)'] + (['GPU kernel ms'] if on_cuda else [])
+    header = ['phase', 'calls', 'CPU ms (incl. waits)'] + (
+        ['GPU ms of kernels it launched'] if on_cuda else [])
     table = [[e.key[len(PHASE_PREFIX):], e.count, e.cpu_time_total / 1e3]
              + ([e.device_time_total / 1e3] if on_cuda else []) for e in phases]
     return 'Phases:\n\n' + markdown_table(header, table) + '\n\n'

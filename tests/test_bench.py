@@ -219,6 +219,18 @@ def test_train_quick_runs_every_contender_on_cpu(tmp_path):
     assert not results.exists()
 
 
+def test_train_profile_times_the_same_phases_in_every_contender(capsys):
+    train_speed.main(['--quick', '--models', 'r50', '--profile'])
+    sections = capsys.readouterr().out.split('Profile, r50 fp32, ')[1:]
+    assert [section.split(' (one step)')[0] for section in sections] == [
+        'classicdet', 'mmdet stock', 'torchvision']
+    for section in sections:
+        assert 'Profile failed' not in section
+        for phase in ('1 preprocess', '2 backbone + neck', '3 RPN', '4 RoI head',
+                      '5 backward + optimizer'):
+            assert f'| {phase} | 1 |' in section, (section[:40], phase)
+
+
 def test_train_refuses_amp_on_cpu(capsys):
     with pytest.raises(SystemExit):
         train_speed.main(['--quick', '--precision', 'amp'])

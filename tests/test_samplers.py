@@ -84,5 +84,6 @@ def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
     gt_inds = inputs[0].gt_inds
     assert result.pos_inds.is_cuda and result.neg_inds.is_cuda
     assert len(result.pos_inds) == 128 and len(result.neg_inds) == 128
-    assert bool((gt_inds[result.pos_inds] > 0).all()) and bool((gt_inds[result.neg_inds] == 0).all())
+    assert bool((gt_inds[result.pos_inds] > 0).all())
+    assert bool((gt_inds[result.neg_inds] == 0).all())
     assert len(torch.unique(result.neg_inds)) == 128
