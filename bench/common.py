@@ -267,6 +267,7 @@ STOCK_NAMES = {
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
     'IterativeBBoxRoIHead': 'StandardRoIHead',
     'DeviceRandomSampler': 'RandomSampler',
+    'SyncFreeMaxIoUAssigner': 'MaxIoUAssigner',
 }
 
 

@@ -1,6 +1,6 @@
 # Faster R-CNN R50-FPN: mmdet's model with the device-portable RPN post-processing, RoI
-# extractor and bbox head, so it runs on CUDA with a CPU-only mmcv build; samplers that draw on
-# the GPU when training there (same samples as mmdet's on CPU).
+# extractor and bbox head, so it runs on CUDA with a CPU-only mmcv build; an assigner and a
+# sampler that keep training on the GPU from waiting for the host (same results as mmdet's).
 _base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
 
 model = dict(
@@ -11,5 +11,7 @@ model = dict(
             roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0)),
         bbox_head=dict(type='PortableShared2FCBBoxHead')),
     train_cfg=dict(
-        rpn=dict(sampler=dict(type='DeviceRandomSampler')),
-        rcnn=dict(sampler=dict(type='DeviceRandomSampler'))))
+        rpn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'),
+                 sampler=dict(type='DeviceRandomSampler')),
+        rcnn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'),
+                  sampler=dict(type='DeviceRandomSampler'))))

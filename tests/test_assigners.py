@@ -1,0 +1,126 @@
+"""SyncFreeMaxIoUAssigner: mmdet's MaxIoUAssigner results, with no host synchronisation."""
+import collections
+
+import pytest
+import torch
+from mmdet.models.task_modules.assigners import MaxIoUAssigner
+from mmdet.registry import TASK_UTILS
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from custom.models.task_modules import SyncFreeMaxIoUAssigner
+
+RPN = dict(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3, match_low_quality=True)
+RCNN = dict(pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5, match_low_quality=False)
+SETTINGS = [
+    RPN, RCNN,
+    dict(RPN, gt_max_assign_all=False),
+    dict(RPN, neg_iou_thr=(0.1, 0.3)),
+    dict(RPN, min_pos_iou=0.0),
+]
+
+
+def _overlaps(num_gts: int, num_priors: int, seed: int) -> torch.Tensor:
+    """IoU-like values on a coarse grid, so that ties (within and across rows) are common;
+    a few priors ignored (-1) as ignore_iof_thr marks them."""
+    gen = torch.Generator().manual_seed(seed)
+    overlaps = torch.randint(0, 21, (num_gts, num_priors), generator=gen).float() / 20
+    overlaps[:, torch.rand(num_priors, generator=gen) < 0.05] = -1
+    return overlaps
+
+
+def _assert_same(ours, theirs):
+    assert ours.num_gts == theirs.num_gts
+    assert torch.equal(ours.gt_inds, theirs.gt_inds)
+    assert torch.equal(ours.max_overlaps, theirs.max_overlaps)
+    assert torch.equal(ours.labels, theirs.labels)
+
+
+@pytest.mark.parametrize('setting', SETTINGS)
+@pytest.mark.parametrize('num_gts, num_priors', [(1, 50), (4, 300), (13, 2000), (7, 3)])
+def test_assignment_equals_mmdet(setting, num_gts, num_priors):
+    for seed in range(3):
+        overlaps = _overlaps(num_gts, num_priors, seed)
+        labels = torch.randint(0, 10, (num_gts, ), generator=torch.Generator().manual_seed(seed))
+        _assert_same(SyncFreeMaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels),
+                     MaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels))
+
+
+@pytest.mark.parametrize('num_gts, num_priors', [(0, 20), (3, 0), (0, 0)])
+def test_empty_inputs_equal_mmdet(num_gts, num_priors):
+    overlaps = torch.rand(num_gts, num_priors)
+    labels = torch.zeros(num_gts, dtype=torch.long)
+    _assert_same(SyncFreeMaxIoUAssigner(**RPN).assign_wrt_overlaps(overlaps, labels),
+                 MaxIoUAssigner(**RPN).assign_wrt_overlaps(overlaps, labels))
+
+
+def test_assign_on_boxes_equals_mmdet():
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(500, 2, generator=gen) * 200
+    priors = torch.cat((xy, xy + torch.rand(500, 2, generator=gen) * 60 + 4), dim=1)
+    gts = InstanceData(bboxes=torch.tensor([[10., 10, 60, 70], [100, 40, 150, 90],
+                                            [12, 14, 58, 66]]),
+                       labels=torch.tensor([3, 1, 7]))
+    ours = SyncFreeMaxIoUAssigner(**RPN).assign(InstanceData(priors=priors), gts)
+    theirs = MaxIoUAssigner(**RPN).assign(InstanceData(priors=priors), gts)
+    _assert_same(ours, theirs)
+    assert bool((ours.gt_inds > 0).any()) and bool((ours.gt_inds == 0).any())
+
+
+def test_bad_negative_range_is_refused():
+    with pytest.raises(ValueError, match='neg_iou_thr must be a float or a pair'):
+        SyncFreeMaxIoUAssigner(pos_iou_thr=0.7, neg_iou_thr=(0.1, 0.2, 0.3)).assign_wrt_overlaps(
+            torch.rand(2, 5), torch.zeros(2, dtype=torch.long))
+
+
+class _SyncCounter(TorchDispatchMode):
+    """Counts the ops that make the host wait for a CUDA device: reading a value, nonzero,
+    and writes or reads through boolean masks."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.__name__.split('.')[0]
+        indices = args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else []
+        through_mask = name.startswith('index') and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices)
+        if name in ('nonzero', '_local_scalar_dense', 'is_nonzero', 'masked_select') \
+                or through_mask:
+            self.counts[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('setting', [RPN, RCNN, dict(RPN, gt_max_assign_all=False)])
+def test_no_host_synchronisation(setting):
+    overlaps, labels = _overlaps(5, 1000, 0), torch.arange(5)
+    with _SyncCounter() as theirs:
+        MaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels)
+    with _SyncCounter() as ours:
+        SyncFreeMaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels)
+    assert sum(theirs.counts.values()) >= 3  # the counter sees mmdet's waits
+    assert sum(ours.counts.values()) == 0, ours.counts
+
+
+@pytest.mark.parametrize('config', [
+    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
+    'configs/digits/faster-rcnn_r18_fpn_digits.py',
+])
+def test_configs_assign_with_the_sync_free_assigner(config):
+    train_cfg = Config.fromfile(config).model.train_cfg
+    for stage in ('rpn', 'rcnn'):
+        assert type(TASK_UTILS.build(train_cfg[stage].assigner)) is SyncFreeMaxIoUAssigner
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+@pytest.mark.parametrize('setting', SETTINGS)
+def test_cuda_assignment_equals_mmdet_on_cpu(setting):
+    overlaps, labels = _overlaps(13, 270000, 0), torch.randint(0, 10, (13, ))
+    ours = SyncFreeMaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps.cuda(), labels.cuda())
+    theirs = MaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels)
+    for field in ('gt_inds', 'max_overlaps', 'labels'):
+        assert torch.equal(getattr(ours, field).cpu(), getattr(theirs, field)), field
