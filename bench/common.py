@@ -9,6 +9,7 @@ Shape shorthand: B = images in a batch, H x W = input size, K = boxes of one ima
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import functools
 import os
@@ -23,6 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / 'RESULTS.md'
@@ -433,6 +435,45 @@ def torchvision_batch(canvases: Sequence[Canvas], device: str
 
 
 # ----------------------------------------------------------------------------- profiling
+
+
+# Ops after which the host must wait for a CUDA device: they read a value back (item, bool),
+# or their output size depends on the data (nonzero, unique, boolean-mask indexing).
+SYNCING_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', '_unique2',
+               'unique_dim', 'unique_consecutive')
+
+
+class SyncCounter(TorchDispatchMode):
+    """Counts the aten ops run inside it, and those that would make the host wait for a GPU.
+
+    Works on any device, so a CPU run can count the waits a CUDA run of the same code has:
+    each is a point where the GPU's queue drains before Python goes on. Device-to-host copies
+    are not seen on a CPU run.
+
+    Attributes:
+        ops (int): aten ops dispatched (about the number of kernels a GPU would launch).
+        syncs (Counter): syncing op name -> calls; boolean-mask indexing counts as
+            ``index[bool]`` / ``index_put[bool]``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+        self.syncs = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        name = func.__name__.split('.')[0]
+        if name in SYNCING_OPS:
+            self.syncs[name] += 1
+        elif name.startswith('index') and _has_bool_index(args):
+            self.syncs['index_put[bool]' if 'put' in name else 'index[bool]'] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _has_bool_index(args: tuple) -> bool:
+    indices = args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else ()
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices)
 
 
 PHASE_PREFIX = 'phase: '

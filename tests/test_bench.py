@@ -8,7 +8,8 @@ import pytest
 import torch
 from mmengine.fileio import dump as mmengine_dump
 
-from bench import common, digits_time_to_map, eval_speed, infer_speed, nms_speed, train_speed
+from bench import (common, digits_time_to_map, eval_speed, infer_speed, nms_speed, sync_count,
+                   train_speed)
 
 R18_DIGITS = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
 
@@ -229,6 +230,33 @@ def test_train_profile_times_the_same_phases_in_every_contender(capsys):
         for phase in ('1 preprocess', '2 backbone + neck', '3 RPN', '4 RoI head',
                       '5 backward + optimizer'):
             assert f'| {phase} | 1 |' in section, (section[:40], phase)
+
+
+def test_sync_count_quick_counts_every_contender_and_restores_the_backends():
+    from custom.ops import OP_BACKENDS
+    before = {op: dict(per_device) for op, per_device in OP_BACKENDS.items()}
+    results = sync_count.main(['--quick'])
+    assert list(results) == ['classicdet', 'mmdet stock', 'torchvision']
+    for name, counter in results.items():
+        assert counter.ops > 100, name
+        assert counter.syncs['nonzero'] > 0, name  # every detector samples with nonzero
+    # classicdet ran torchvision's NMS, as on CUDA: no mmcv wrapper's masked_select.
+    assert results['classicdet'].syncs['masked_select'] == 0
+    assert results['mmdet stock'].syncs['masked_select'] > 0
+    assert OP_BACKENDS == before
+
+
+def test_sync_counter_sees_reads_and_boolean_masks():
+    x = torch.arange(6.0)
+    with common.SyncCounter() as counter:
+        _ = float(x.sum())
+        _ = x[x > 2]
+        x[x > 4] = 0
+        _ = torch.nonzero(x)
+        _ = x + 1
+    assert counter.syncs == {'_local_scalar_dense': 1, 'index[bool]': 1,
+                             'index_put[bool]': 1, 'nonzero': 1}
+    assert counter.ops >= 8
 
 
 def test_train_refuses_amp_on_cpu(capsys):

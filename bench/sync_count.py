@@ -1,0 +1,97 @@
+"""Host synchronisations and ops per training step: classicdet vs stock mmdet vs torchvision.
+
+    python bench/sync_count.py [--size 512 512] [--batch 2] [--quick] [--no-record]
+
+On a GPU, a detector's training step is held back by the points where Python needs a value
+from the device (``.item()``, ``if tensor:``, ``nonzero``, ``unique``, boolean-mask
+indexing): the host waits for the GPU's queue to drain, then the GPU waits for the host to
+launch more. This counts them, and all aten ops dispatched (about the kernels a GPU would
+launch), in one R50-FPN training step of each contender of bench/train_speed.py, on the CPU.
+classicdet's ops run with the implementations they use on CUDA (``custom.ops.OP_BACKENDS``'
+'cuda' column: torchvision's NMS and RoIAlign, as torchvision's model), so a machine without a
+GPU counts what a GPU run will wait on. Counts are exact and repeatable; no timing.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    SyncCounter,
+    add_common_args,
+    apply_common_args,
+    markdown_table,
+    register_modules,
+    report,
+)
+from bench.train_speed import train_steps  # noqa: E402
+
+KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_put[bool]',
+         '_unique2', 'masked_select')
+
+
+@contextlib.contextmanager
+def cuda_op_backends():
+    """Run classicdet's ops on CPU tensors with the implementations CUDA tensors get."""
+    from custom.ops import OP_BACKENDS
+    saved = {op: dict(per_device) for op, per_device in OP_BACKENDS.items()}
+    try:
+        for per_device in OP_BACKENDS.values():
+            per_device['cpu'] = per_device['cuda']
+        yield
+    finally:
+        for op, per_device in saved.items():
+            OP_BACKENDS[op].update(per_device)
+
+
+def count_step(step) -> SyncCounter:
+    """Run ``step`` once to warm up, then once inside a :class:`SyncCounter`."""
+    step()
+    with SyncCounter() as counter:
+        step()
+    return counter
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
+    parser.add_argument('--batch', type=int, default=2)
+    add_common_args(parser, repeats=1, warmup=1)
+    args = parser.parse_args(argv)
+    apply_common_args(args)
+    if args.device != 'cpu':
+        parser.error('sync_count.py counts on the CPU (--device cpu)')
+    size, batch, counts = tuple(args.size), args.batch, {}
+    if args.quick:
+        size, batch, counts = (64, 64), 1, dict(proposals=64, rois=16)
+    register_modules()
+    torch.manual_seed(0)
+    steps = train_steps('r50', size, batch, 'cpu', False, 0.002, counts)
+    results = {}
+    for name, step in steps.items():
+        with cuda_op_backends() if name == 'classicdet' else contextlib.nullcontext():
+            results[name] = count_step(step)
+
+    rows = []
+    for name, counter in results.items():
+        rows.append([name, counter.ops, sum(counter.syncs.values())]
+                    + [counter.syncs.get(kind, 0) for kind in KINDS])
+    body = markdown_table(['contender', 'aten ops', 'host syncs'] + list(KINDS), rows)
+    body += (f'\n\nOne R50-FPN training step, {size[0]}x{size[1]}, batch {batch}, CPU, after one '
+             'warm-up step; classicdet with the NMS and RoIAlign it runs on CUDA '
+             '(torchvision\'s), stock mmdet with mmcv\'s (its NMS wrapper\'s '
+             '`masked_select` included). Each host sync is a point where a CUDA run waits '
+             'for the GPU to finish all queued work.')
+    report(args, __file__, argv if argv is not None else sys.argv[1:],
+           f'Host synchronisations per training step (R50-FPN, batch {batch})', body)
+    return results
+
+
+if __name__ == '__main__':
+    main()
