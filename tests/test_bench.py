@@ -8,8 +8,15 @@ import pytest
 import torch
 from mmengine.fileio import dump as mmengine_dump
 
-from bench import (common, digits_time_to_map, eval_speed, infer_speed, nms_speed, sync_count,
-                   train_speed)
+from bench import (
+    common,
+    digits_time_to_map,
+    eval_speed,
+    infer_speed,
+    nms_speed,
+    sync_count,
+    train_speed,
+)
 
 R18_DIGITS = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
 
