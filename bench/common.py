@@ -479,15 +479,18 @@ def _has_bool_index(args: tuple) -> bool:
 PHASE_PREFIX = 'phase: '
 
 
-def label_phase(owner: object, method: str, phase: str) -> None:
-    """Wrap ``owner.method`` in a profiler range ``phase: <phase>`` (shown by profile_table)."""
-    function = getattr(owner, method)
-
+def labelled(function: Callable, phase: str) -> Callable:
+    """``function`` run inside a profiler range ``phase: <phase>`` (shown by profile_table)."""
     @functools.wraps(function)
-    def labelled(*args, **kwargs):
+    def run_labelled(*args, **kwargs):
         with torch.profiler.record_function(PHASE_PREFIX + phase):
             return function(*args, **kwargs)
-    setattr(owner, method, labelled)
+    return run_labelled
+
+
+def label_phase(owner: object, method: str, phase: str) -> None:
+    """Replace ``owner.method`` with :func:`labelled` of it."""
+    setattr(owner, method, labelled(getattr(owner, method), phase))
 
 
 def profile_table(unit: Callable[[], object], device: str, rows: int = 15) -> str:

@@ -45,6 +45,7 @@ from bench.common import (  # noqa: E402
     fmt,
     interleaved,
     label_phase,
+    labelled,
     load_model_config,
     markdown_table,
     mmdet_batch,
@@ -150,12 +151,7 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
                                      (model.rpn, 'forward', '3 RPN'),
                                      (model.roi_heads, 'forward', '4 RoI head')):
             label_phase(owner, method, phase)
-        label = torch.profiler.record_function
-
-        def update_labelled(loss, plain=update):
-            with label('phase: 5 backward + optimizer'):
-                plain(loss)
-        update = update_labelled
+        update = labelled(update, '5 backward + optimizer')
 
     def step():
         images, targets = next(stream)

@@ -1,14 +1,10 @@
 """SyncFreeMaxIoUAssigner: mmdet's MaxIoUAssigner results, with no host synchronisation."""
-import collections
-
 import pytest
 import torch
 from mmdet.models.task_modules.assigners import MaxIoUAssigner
-from mmdet.registry import TASK_UTILS
-from mmengine.config import Config
 from mmengine.structures import InstanceData
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from bench.common import SyncCounter
 from custom.models.task_modules import SyncFreeMaxIoUAssigner
 
 RPN = dict(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3, match_low_quality=True)
@@ -74,45 +70,15 @@ def test_bad_negative_range_is_refused():
             torch.rand(2, 5), torch.zeros(2, dtype=torch.long))
 
 
-class _SyncCounter(TorchDispatchMode):
-    """Counts the ops that make the host wait for a CUDA device: reading a value, nonzero,
-    and writes or reads through boolean masks."""
-
-    def __init__(self):
-        super().__init__()
-        self.counts = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.__name__.split('.')[0]
-        indices = args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else []
-        through_mask = name.startswith('index') and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in indices)
-        if name in ('nonzero', '_local_scalar_dense', 'is_nonzero', 'masked_select') \
-                or through_mask:
-            self.counts[name] += 1
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize('setting', [RPN, RCNN, dict(RPN, gt_max_assign_all=False)])
 def test_no_host_synchronisation(setting):
     overlaps, labels = _overlaps(5, 1000, 0), torch.arange(5)
-    with _SyncCounter() as theirs:
+    with SyncCounter() as theirs:
         MaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels)
-    with _SyncCounter() as ours:
+    with SyncCounter() as ours:
         SyncFreeMaxIoUAssigner(**setting).assign_wrt_overlaps(overlaps, labels)
-    assert sum(theirs.counts.values()) >= 3  # the counter sees mmdet's waits
-    assert sum(ours.counts.values()) == 0, ours.counts
-
-
-@pytest.mark.parametrize('config', [
-    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
-    'configs/digits/faster-rcnn_r18_fpn_digits.py',
-])
-def test_configs_assign_with_the_sync_free_assigner(config):
-    train_cfg = Config.fromfile(config).model.train_cfg
-    for stage in ('rpn', 'rcnn'):
-        assert type(TASK_UTILS.build(train_cfg[stage].assigner)) is SyncFreeMaxIoUAssigner
+    assert sum(theirs.syncs.values()) >= 3  # the counter sees mmdet's waits
+    assert sum(ours.syncs.values()) == 0, ours.syncs
 
 
 @pytest.mark.cuda

@@ -2,8 +2,10 @@
 from pathlib import Path
 
 import pytest
-from mmdet.registry import MODELS
+from mmdet.registry import MODELS, TASK_UTILS
 from mmengine.config import Config
+
+from custom.models.task_modules import DeviceRandomSampler, SyncFreeMaxIoUAssigner
 
 CONFIGS = sorted(str(p) for p in Path('configs').rglob('*.py') if '_base_' not in p.parts)
 
@@ -18,3 +20,17 @@ def test_config_loads_and_builds(path):
     assert cfg.custom_imports == dict(imports=['custom'], allow_failed_imports=False), path
     model = MODELS.build(cfg.model)  # no init_weights: nothing is read or downloaded
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize('config', [
+    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
+    'configs/digits/faster-rcnn_r18_fpn_digits.py',
+])
+def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
+    train_cfg = Config.fromfile(config).model.train_cfg
+    for stage in ('rpn', 'rcnn'):
+        assigner = TASK_UTILS.build(train_cfg[stage].assigner)
+        sampler = TASK_UTILS.build(train_cfg[stage].sampler)
+        assert type(assigner) is SyncFreeMaxIoUAssigner, (config, stage)
+        assert type(sampler) is DeviceRandomSampler, (config, stage)

@@ -3,10 +3,9 @@ import pytest
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.models.task_modules.samplers import RandomSampler
-from mmdet.registry import TASK_UTILS
-from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from bench.common import SyncCounter
 from custom.models.task_modules import DeviceRandomSampler
 
 
@@ -68,18 +67,6 @@ def test_list_gallery_gives_numpy_like_mmdet():
     assert ours.tolist() == theirs.tolist()
 
 
-@pytest.mark.parametrize('config', [
-    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
-    'configs/digits/faster-rcnn_r18_fpn_digits.py',
-])
-def test_configs_sample_with_device_random_sampler(config):
-    train_cfg = Config.fromfile(config).model.train_cfg
-    for stage in ('rpn', 'rcnn'):
-        sampler = TASK_UTILS.build(train_cfg[stage].sampler)
-        assert type(sampler) is DeviceRandomSampler, (config, stage)
-
-
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
@@ -101,7 +88,6 @@ def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
 
 
 def test_sampling_makes_no_unique_call():
-    from bench.common import SyncCounter
     counts = {}
     for sampler in (DeviceRandomSampler, RandomSampler):
         with SyncCounter() as counter:
