@@ -454,20 +454,30 @@ class SyncCounter(TorchDispatchMode):
         ops (int): aten ops dispatched (about the number of kernels a GPU would launch).
         syncs (Counter): syncing op name -> calls; boolean-mask indexing counts as
             ``index[bool]`` / ``index_put[bool]``.
+        phase_ops, phase_syncs (Counter): the same totals per phase labelled by
+            :func:`labelled` (the innermost one running), ``'unlabelled'`` outside them.
     """
 
     def __init__(self):
         super().__init__()
         self.ops = 0
         self.syncs = collections.Counter()
+        self.phase_ops = collections.Counter()
+        self.phase_syncs = collections.Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        phase = _RUNNING_PHASES[-1] if _RUNNING_PHASES else 'unlabelled'
         self.ops += 1
+        self.phase_ops[phase] += 1
         name = func.__name__.split('.')[0]
+        kind = None
         if name in SYNCING_OPS:
-            self.syncs[name] += 1
+            kind = name
         elif name.startswith('index') and _has_bool_index(args):
-            self.syncs['index_put[bool]' if 'put' in name else 'index[bool]'] += 1
+            kind = 'index_put[bool]' if 'put' in name else 'index[bool]'
+        if kind:
+            self.syncs[kind] += 1
+            self.phase_syncs[phase] += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -477,14 +487,20 @@ def _has_bool_index(args: tuple) -> bool:
 
 
 PHASE_PREFIX = 'phase: '
+_RUNNING_PHASES: list[str] = []  # labelled phases now running, innermost last (SyncCounter)
 
 
 def labelled(function: Callable, phase: str) -> Callable:
-    """``function`` run inside a profiler range ``phase: <phase>`` (shown by profile_table)."""
+    """``function`` run inside a profiler range ``phase: <phase>`` (shown by profile_table
+    and counted per phase by :class:`SyncCounter`)."""
     @functools.wraps(function)
     def run_labelled(*args, **kwargs):
-        with torch.profiler.record_function(PHASE_PREFIX + phase):
-            return function(*args, **kwargs)
+        _RUNNING_PHASES.append(phase)
+        try:
+            with torch.profiler.record_function(PHASE_PREFIX + phase):
+                return function(*args, **kwargs)
+        finally:
+            _RUNNING_PHASES.pop()
     return run_labelled
 
 

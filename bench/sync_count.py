@@ -6,7 +6,9 @@ On a GPU, a detector's training step is held back by the points where Python nee
 from the device (``.item()``, ``if tensor:``, ``nonzero``, ``unique``, boolean-mask
 indexing): the host waits for the GPU's queue to drain, then the GPU waits for the host to
 launch more. This counts them, and all aten ops dispatched (about the kernels a GPU would
-launch), in one R50-FPN training step of each contender of bench/train_speed.py, on the CPU.
+launch), in one R50-FPN training step of each contender of bench/train_speed.py, on the CPU,
+in total and per phase (preprocessing, backbone + neck, RPN, RoI head, backward + optimizer;
+SGD with its multi-tensor update, as it runs on CUDA).
 classicdet's ops run with the implementations they use on CUDA (``custom.ops.OP_BACKENDS``'
 'cuda' column: torchvision's NMS and RoIAlign, as torchvision's model), so a machine without a
 GPU counts what a GPU run will wait on. Counts are exact and repeatable; no timing.
@@ -58,6 +60,14 @@ def count_step(step) -> SyncCounter:
     return counter
 
 
+def phase_table(results: dict[str, SyncCounter]) -> str:
+    """Markdown table: phase -> 'ops / syncs' of each contender."""
+    phases = sorted({phase for counter in results.values() for phase in counter.phase_ops})
+    rows = [[phase] + [f'{counter.phase_ops[phase]} / {counter.phase_syncs[phase]}'
+                       for counter in results.values()] for phase in phases]
+    return markdown_table(['phase'] + list(results), rows)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
@@ -72,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
         size, batch, counts = (64, 64), 1, dict(proposals=64, rois=16)
     register_modules()
     torch.manual_seed(0)
-    steps = train_steps('r50', size, batch, 'cpu', False, 0.002, counts)
+    steps = train_steps('r50', size, batch, 'cpu', False, 0.002, counts, phases=True,
+                        foreach=True)
     results = {}
     for name, step in steps.items():
         with cuda_op_backends() if name == 'classicdet' else contextlib.nullcontext():
@@ -83,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append([name, counter.ops, sum(counter.syncs.values())]
                     + [counter.syncs.get(kind, 0) for kind in KINDS])
     body = markdown_table(['contender', 'aten ops', 'host syncs'] + list(KINDS), rows)
+    body += '\n\nPer phase, aten ops / host syncs:\n\n' + phase_table(results)
     body += (f'\n\nOne R50-FPN training step, {size[0]}x{size[1]}, batch {batch}, CPU, after one '
              'warm-up step; classicdet with the NMS and RoIAlign it runs on CUDA '
              '(torchvision\'s), stock mmdet with mmcv\'s (its NMS wrapper\'s '

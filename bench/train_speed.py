@@ -95,16 +95,18 @@ def config_for(name: str, ours: str, counts: dict):
 
 
 def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float,
-                     phases: bool = False):
+                     phases: bool = False, foreach: bool | None = None):
     """One ``model.train_step`` per call, cycling through ``batches``.
 
     ``phases``: label preprocessing, backbone + neck, RPN, RoI head and backward + optimizer
-    for the profiler (:func:`bench.common.label_phase`).
+    for the profiler (:func:`bench.common.label_phase`). ``foreach``: SGD's multi-tensor
+    update (None: torch's default, which is foreach on CUDA and a loop per tensor on CPU).
     """
     from mmengine.optim import build_optim_wrapper
     model = build_mmdet_model(cfg, device, train=True)
     wrapper_cfg = cfg.get('optim_wrapper', dict(type='OptimWrapper')).copy()
-    wrapper_cfg['optimizer'] = dict(type='SGD', lr=lr, momentum=0.9, weight_decay=1e-4)
+    wrapper_cfg['optimizer'] = dict(type='SGD', lr=lr, momentum=0.9, weight_decay=1e-4,
+                                    foreach=foreach)
     if amp:
         wrapper_cfg.update(type='AmpOptimWrapper', dtype='float16')
     wrapper = build_optim_wrapper(model, wrapper_cfg)
@@ -120,9 +122,10 @@ def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float
 
 
 def torchvision_train_step(size: tuple[int, int], batches: list, device: str, amp: bool,
-                           lr: float, counts: dict, phases: bool = False):
-    """One forward/backward/SGD step of torchvision's R50-FPN per call (``phases``: as
-    :func:`mmdet_train_step`)."""
+                           lr: float, counts: dict, phases: bool = False,
+                           foreach: bool | None = None):
+    """One forward/backward/SGD step of torchvision's R50-FPN per call (``phases``,
+    ``foreach``: as :func:`mmdet_train_step`)."""
     tv_counts = dict(MMDET_R50_COUNTS)
     if counts.get('proposals'):
         tv_counts['rpn_post_nms_top_n_train'] = counts['proposals']
@@ -131,7 +134,8 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
     model = torchvision_faster_rcnn(NUM_CLASSES, size, sampling_ratio=0,
                                     **tv_counts).to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4,
+                                foreach=foreach)
     scaler = torch.amp.GradScaler('cuda') if amp else None
     stream = itertools.cycle(batches)
 
@@ -164,7 +168,8 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
 
 
 def train_steps(key: str, size: tuple[int, int], batch: int, device: str, amp: bool,
-                lr: float, counts: dict | None = None, phases: bool = False) -> dict:
+                lr: float, counts: dict | None = None, phases: bool = False,
+                foreach: bool | None = None) -> dict:
     """Contender name -> one training step, all on the same two batches of canvases."""
     ours, others = MODELS[key]
     canvases = digit_canvases(size, 2 * batch, seed=0)
@@ -172,15 +177,15 @@ def train_steps(key: str, size: tuple[int, int], batch: int, device: str, amp: b
     mm_batches = [mmdet_batch(group, device) for group in groups]
     counts = counts or {}
     steps = {'classicdet': mmdet_train_step(config_for(ours, ours, counts), mm_batches, device,
-                                            amp, lr, phases)}
+                                            amp, lr, phases, foreach)}
     for name, source in others.items():
         if source is None:
             tv_batches = [torchvision_batch(group, device) for group in groups]
             steps[name] = torchvision_train_step(size, tv_batches, device, amp, lr, counts,
-                                                 phases)
+                                                 phases, foreach)
         else:
             steps[name] = mmdet_train_step(config_for(source, ours, counts), mm_batches, device,
-                                           amp, lr, phases)
+                                           amp, lr, phases, foreach)
     return steps
 
 

@@ -64,6 +64,49 @@ def test_assign_on_boxes_equals_mmdet():
     assert bool((ours.gt_inds > 0).any()) and bool((ours.gt_inds == 0).any())
 
 
+def _random_priors(num: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    xy = torch.rand(num, 2, generator=gen) * 200 - 20  # some reach outside a 200 px image
+    return torch.cat((xy, xy + torch.rand(num, 2, generator=gen) * 60 + 4), dim=1)
+
+
+@pytest.mark.parametrize('setting', SETTINGS)
+@pytest.mark.parametrize('num_gts', [0, 1, 3])
+def test_valid_flags_equal_assigning_the_valid_priors_alone(setting, num_gts):
+    """Priors flagged invalid are unassigned (-1); the rest get mmdet's assignment of the
+    valid priors alone, where low-quality matches cannot go to an invalid prior."""
+    priors = _random_priors(600, seed=num_gts)
+    # The best prior of the first box is invalid: with it, mmdet would match differently.
+    gts = InstanceData(bboxes=torch.tensor([[10., 10, 60, 70], [100, 40, 150, 90],
+                                            [12, 14, 58, 66]])[:num_gts],
+                       labels=torch.tensor([3, 1, 7])[:num_gts])
+    priors[0] = torch.tensor([10., 10, 60, 70])
+    valid = torch.rand(600, generator=torch.Generator().manual_seed(1)) > 0.3
+    valid[0] = False
+    ours = SyncFreeMaxIoUAssigner(**setting).assign(
+        InstanceData(priors=priors, valid_flags=valid), gts)
+    theirs = MaxIoUAssigner(**setting).assign(InstanceData(priors=priors[valid]), gts)
+    assert torch.equal(ours.gt_inds[valid], theirs.gt_inds)
+    assert torch.equal(ours.labels[valid], theirs.labels)
+    assert bool((ours.gt_inds[~valid] == -1).all())
+    if num_gts:
+        unmasked = SyncFreeMaxIoUAssigner(**setting).assign(InstanceData(priors=priors), gts)
+        assert int(unmasked.gt_inds[0]) > 0  # the flag is what kept prior 0 out
+        assert bool((ours.gt_inds[valid] > 0).any())
+
+
+def test_valid_flags_leave_no_host_synchronisation():
+    priors = _random_priors(2000, seed=0)
+    gts = InstanceData(bboxes=torch.tensor([[10., 10, 60, 70], [100, 40, 150, 90]]),
+                       labels=torch.tensor([3, 1]))
+    valid = priors[:, :2].min(dim=1).values >= 0
+    assigner = SyncFreeMaxIoUAssigner(**RPN)
+    with SyncCounter() as counter:
+        assigner.assign(InstanceData(priors=priors, valid_flags=valid), gts)
+    assert sum(counter.syncs.values()) == 0, counter.syncs
+    assert assigner._ignored_priors is None  # not left behind for the next call
+
+
 def test_bad_negative_range_is_refused():
     with pytest.raises(ValueError, match='neg_iou_thr must be a float or a pair'):
         SyncFreeMaxIoUAssigner(pos_iou_thr=0.7, neg_iou_thr=(0.1, 0.2, 0.3)).assign_wrt_overlaps(

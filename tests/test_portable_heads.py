@@ -124,6 +124,123 @@ def test_portable_rpn_head_without_candidates():
     assert results[0].bboxes.shape == (0, 4) and results[0].scores.shape == (0,)
 
 
+def rpn_train_cfg(stock: bool, allowed_border: int) -> dict:
+    """RPN training settings of mmdet's Faster R-CNN; classicdet's assigner and sampler
+    unless ``stock``."""
+    return dict(
+        assigner=dict(type='MaxIoUAssigner' if stock else 'SyncFreeMaxIoUAssigner',
+                      pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                      match_low_quality=True, ignore_iof_thr=-1),
+        sampler=dict(type='RandomSampler' if stock else 'DeviceRandomSampler', num=64,
+                     pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
+        allowed_border=allowed_border, pos_weight=-1, debug=False)
+
+
+def rpn_training_twins(allowed_border: int, reg_decoded: bool):
+    cfg = dict(RPN_CFG)
+    if reg_decoded:
+        cfg.update(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss', loss_weight=2.0))
+    stock = randomise(MODELS.build(dict(type='RPNHead', **copy.deepcopy(cfg),
+                                        train_cfg=rpn_train_cfg(True, allowed_border))), 0)
+    portable = MODELS.build(dict(type='PortableRPNHead', **copy.deepcopy(cfg),
+                                 train_cfg=rpn_train_cfg(False, allowed_border)))
+    portable.load_state_dict(stock.state_dict())
+    return stock, portable
+
+
+def rpn_training_batch(second_image_boxes: int):
+    """Two images; the second is shorter than the batch (its anchors over the padding are
+    invalid) and has ``second_image_boxes`` ground truths."""
+    from mmengine.structures import InstanceData
+    boxes = torch.tensor([[10., 12, 50, 60], [60, 20, 120, 70], [30, 70, 62, 100],
+                          [5, 5, 40, 30]])
+    gts = [InstanceData(bboxes=boxes[:3], labels=torch.zeros(3, dtype=torch.long)),
+           InstanceData(bboxes=boxes[3:3 + second_image_boxes],
+                        labels=torch.zeros(second_image_boxes, dtype=torch.long))]
+    metas = [dict(img_shape=(IMAGE, IMAGE), pad_shape=(IMAGE, IMAGE)),
+             dict(img_shape=(IMAGE - 28, IMAGE - 8), pad_shape=(IMAGE - 28, IMAGE))]
+    return gts, metas
+
+
+def rpn_losses(head, feats, gts, metas, seed: int = 0):
+    """Loss sums of ``head`` (mmdet's per-level lists added up) and the gradient of the
+    features' first level."""
+    feats = [f.clone().requires_grad_() for f in feats]
+    cls_scores, bbox_preds = head(feats)
+    torch.manual_seed(seed)  # the samplers draw from the global generator
+    losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    total = {k: sum(v) if isinstance(v, list) else v for k, v in losses.items()}
+    sum(total.values()).backward()
+    return total, feats[0].grad
+
+
+@pytest.mark.parametrize('reg_decoded', [False, True])
+@pytest.mark.parametrize('second_image_boxes', [1, 0])
+@pytest.mark.parametrize('allowed_border', [-1, 0])
+def test_portable_rpn_head_gives_rpn_head_losses(allowed_border, second_image_boxes,
+                                                 reg_decoded):
+    stock, portable = rpn_training_twins(allowed_border, reg_decoded)
+    feats = features()
+    gts, metas = rpn_training_batch(second_image_boxes)
+    expected, expected_grad = rpn_losses(stock, feats, gts, metas)
+    got, got_grad = rpn_losses(portable, feats, gts, metas)
+    assert set(got) == {'loss_rpn_cls', 'loss_rpn_bbox'} == set(expected)
+    for key in expected:
+        assert got[key].dim() == 0
+        assert_close(got[key], expected[key], rtol=1e-5, atol=1e-7)  # one sum vs per level
+    assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-7)
+    assert expected['loss_rpn_bbox'] > 0
+
+
+@pytest.mark.parametrize('allowed_border', [-1, 0])
+def test_portable_rpn_targets_equal_mmdet(allowed_border):
+    """Same sampled anchors and targets, on all anchors, as mmdet's select-and-unmap."""
+    stock, portable = rpn_training_twins(allowed_border, reg_decoded=False)
+    gts, metas = rpn_training_batch(1)
+    sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
+    anchors, valid = stock.get_anchors(sizes, metas, device='cpu')
+    targets = []
+    for head in (stock, portable):
+        torch.manual_seed(3)
+        targets.append(head.get_targets(anchors, valid, gts, metas,
+                                        return_sampling_results=True))
+    for level_expected, level_got in zip(targets[0][:4], targets[1][:4]):
+        for expected, got in zip(level_expected, level_got):
+            assert torch.equal(got, expected)
+    assert targets[1][4] == targets[0][4] > 0  # avg_factor
+    inside = [anchor_flags.sum() for anchor_flags in
+              (torch.cat(v) for v in valid)] if allowed_border < 0 else None
+    if inside is not None:
+        assert inside[1] < inside[0]  # the second image had invalid anchors
+
+
+def test_portable_rpn_loss_waits_less_for_the_device():
+    from bench.common import SyncCounter
+    stock, portable = rpn_training_twins(-1, reg_decoded=False)
+    feats = features()
+    gts, metas = rpn_training_batch(1)
+    counts = []
+    for head in (stock, portable):
+        cls_scores, bbox_preds = head(feats)
+        torch.manual_seed(0)
+        with SyncCounter() as counter:
+            head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+        counts.append(sum(counter.syncs.values()))
+    # Per image mmdet's inside check, selection and four unmaps; per level but one, the
+    # loss's checks. What is left: the sampler's two nonzero per image, one loss check each.
+    assert counts[0] - counts[1] >= 6 * len(metas) + 2 * (len(STRIDES) - 1), counts
+    assert counts[1] <= 2 * len(metas) + 2, counts
+
+
+def test_portable_rpn_head_refuses_images_without_anchors_inside():
+    _, portable = rpn_training_twins(0, reg_decoded=False)
+    gts, metas = rpn_training_batch(1)
+    metas[1] = dict(img_shape=(0, 0), pad_shape=(IMAGE, IMAGE))
+    cls_scores, bbox_preds = portable(features())
+    with pytest.raises(ValueError, match='no anchor of the image could be sampled'):
+        portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+
+
 @pytest.mark.parametrize('reg_class_agnostic', [False, True])
 @pytest.mark.parametrize('rescale', [False, True])
 @pytest.mark.parametrize('test_cfg', RCNN_TEST_CFGS)

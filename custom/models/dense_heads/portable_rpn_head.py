@@ -1,17 +1,30 @@
-"""RPN head whose proposal NMS runs on any device.
+"""RPN head whose proposal NMS runs on any device and whose training step does not wait
+for the GPU more than it must.
 
-Shape shorthand: P = candidate proposals of one image (``nms_pre`` per level, all levels),
-K = kept proposals (<= ``max_per_img``).
+Shape shorthand: B = images, A = anchors of one image (all levels), C = ``cls_out_channels``,
+P = candidate proposals of one image (``nms_pre`` per level, all levels), K = kept proposals
+(<= ``max_per_img``).
 """
-from typing import Optional
+from typing import List, Optional, Tuple, Union
 
 import torch
 from mmdet.models.dense_heads import RPNHead
+from mmdet.models.task_modules.prior_generators import anchor_inside_flags
 from mmdet.registry import MODELS
-from mmdet.structures.bbox import empty_box_as, get_box_tensor, get_box_wh, scale_boxes
+from mmdet.structures.bbox import (
+    BaseBoxes,
+    cat_boxes,
+    empty_box_as,
+    get_box_tensor,
+    get_box_wh,
+    scale_boxes,
+)
+from mmdet.utils import InstanceList, OptInstanceList
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
+from torch import Tensor
 
+from custom.models.task_modules import SyncFreeMaxIoUAssigner
 from custom.ops import batched_nms
 
 
@@ -23,7 +36,148 @@ class PortableRPNHead(RPNHead):
     tensors; this one gives the same proposals on CPU and also runs on CUDA with a CPU-only
     mmcv. Everything else (anchors, losses, ``test_cfg`` keys ``nms_pre``, ``min_bbox_size``,
     ``nms``, ``max_per_img``) is mmdet's. Same arguments as ``RPNHead``.
+
+    Training computes mmdet's targets and losses with fewer host synchronisations (each one
+    makes a CUDA step wait for the GPU's queue to drain) and fewer kernel launches:
+
+    - with a :class:`SyncFreeMaxIoUAssigner`, anchor targets are computed on all anchors of
+      an image, those outside it flagged for the assigner to ignore, instead of selecting
+      the inside ones and scattering the targets back (mmdet's ``unmap``): six waits fewer
+      per image, same targets (the sampler draws the same anchors for the same seed);
+    - the losses are taken once over all levels instead of level by level: the same sums
+      over the same anchors divided by the same ``avg_factor``, equal up to float rounding,
+      one loss call (and its data-dependent checks) instead of one per level. The logged
+      ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up.
     """
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None) -> dict:
+        """RPN losses of a batch, over all levels at once.
+
+        Args:
+            cls_scores (list[Tensor]): Per level, (B, num_base_priors * C, H, W).
+            bbox_preds (list[Tensor]): Per level, (B, num_base_priors * 4, H, W).
+            batch_gt_instances (list[InstanceData]): ``bboxes`` and ``labels`` per image.
+            batch_img_metas (list[dict]): Meta information per image.
+            batch_gt_instances_ignore (list[InstanceData], optional): Boxes to ignore.
+
+        Returns:
+            dict: ``loss_rpn_cls`` and ``loss_rpn_bbox``, scalar tensors.
+        """
+        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
+        assert len(featmap_sizes) == self.prior_generator.num_levels
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, batch_img_metas, device=cls_scores[0].device)
+        labels, label_weights, bbox_targets, bbox_weights, avg_factor = self.get_targets(
+            anchor_list, valid_flag_list, batch_gt_instances, batch_img_metas,
+            batch_gt_instances_ignore=batch_gt_instances_ignore)
+        # Per-level targets are (B, A_level, ...) slices of the per-image ones: join them.
+        labels, label_weights, bbox_targets, bbox_weights = (
+            torch.cat(per_level, dim=1)
+            for per_level in (labels, label_weights, bbox_targets, bbox_weights))
+        cls_score = self._levels_joined(cls_scores, self.cls_out_channels)
+        bbox_pred = self._levels_joined(bbox_preds, self.bbox_coder.encode_size)
+        if self.reg_decoded_bbox:
+            anchors = torch.cat([get_box_tensor(cat_boxes(levels)) for levels in anchor_list])
+            bbox_pred = get_box_tensor(self.bbox_coder.decode(anchors, bbox_pred))
+        loss_cls = self.loss_cls(cls_score, labels.reshape(-1), label_weights.reshape(-1),
+                                 avg_factor=avg_factor)
+        target_dim = bbox_targets.size(-1)
+        loss_bbox = self.loss_bbox(bbox_pred, bbox_targets.reshape(-1, target_dim),
+                                   bbox_weights.reshape(-1, target_dim), avg_factor=avg_factor)
+        return dict(loss_rpn_cls=loss_cls, loss_rpn_bbox=loss_bbox)
+
+    @staticmethod
+    def _levels_joined(per_level: List[Tensor], channels: int) -> Tensor:
+        """(B, num_base_priors * channels, H, W) per level -> (B * A, channels), each image's
+        anchors in mmdet's order (level, then y, x, base prior)."""
+        num_imgs = per_level[0].size(0)
+        return torch.cat([level.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels)
+                          for level in per_level], dim=1).reshape(-1, channels)
+
+    def _get_targets_single(self,
+                            flat_anchors: Union[Tensor, BaseBoxes],
+                            valid_flags: Tensor,
+                            gt_instances: InstanceData,
+                            img_meta: dict,
+                            gt_instances_ignore: Optional[InstanceData] = None,
+                            unmap_outputs: bool = True) -> tuple:
+        """mmdet's anchor targets of one image, computed on all A anchors at once.
+
+        Falls back to mmdet's method unless the assigner is a :class:`SyncFreeMaxIoUAssigner`
+        (which can ignore flagged anchors) and the targets are wanted for all anchors.
+
+        Args:
+            flat_anchors (Tensor | BaseBoxes): (A, 4) anchors of all levels.
+            valid_flags (Tensor): (A,) bool, anchors inside the unpadded feature maps.
+            gt_instances (InstanceData): ``bboxes`` (G, 4) and ``labels`` (G,).
+            img_meta (dict): Meta information of the image.
+            gt_instances_ignore (InstanceData, optional): Boxes to ignore.
+            unmap_outputs (bool): Targets for all anchors (True) or the inside ones only.
+
+        Returns:
+            tuple: labels (A,), label_weights (A,), bbox_targets (A, 4), bbox_weights
+            (A, 4), pos_inds, neg_inds (indices into the A anchors) and the sampling
+            result, as mmdet's method returns.
+
+        Raises:
+            ValueError: no anchor of the image could be sampled, which is what happens
+                when none lies inside the image boundary.
+        """
+        if not (unmap_outputs and isinstance(self.assigner, SyncFreeMaxIoUAssigner)):
+            return super()._get_targets_single(flat_anchors, valid_flags, gt_instances,
+                                               img_meta, gt_instances_ignore, unmap_outputs)
+        inside_flags = anchor_inside_flags(flat_anchors, valid_flags, img_meta['img_shape'][:2],
+                                           self.train_cfg['allowed_border'])
+        pred_instances = InstanceData(priors=flat_anchors, valid_flags=inside_flags)
+        assign_result = self.assigner.assign(pred_instances, gt_instances, gt_instances_ignore)
+        sampling_result = self.sampler.sample(assign_result, pred_instances, gt_instances)
+        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
+        if len(pos_inds) + len(neg_inds) == 0:
+            # mmdet checks ``inside_flags.any()`` first; sample sizes are known on the host.
+            raise ValueError(
+                'PortableRPNHead: no anchor of the image could be sampled: none lies inside '
+                'the image boundary. Please check the image size and anchor sizes, or set '
+                '``allowed_border`` to -1 to skip the condition.')
+        labels, label_weights, bbox_targets, bbox_weights = self._anchor_targets(
+            sampling_result, len(flat_anchors), gt_instances)
+        return (labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds,
+                sampling_result)
+
+    def _anchor_targets(self, sampling_result, num_anchors: int,
+                        gt_instances: InstanceData) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Targets of A anchors from their sampling: mmdet's, written at the sampled indices.
+
+        Returns:
+            tuple: labels (A,) (``num_classes`` = background), label_weights (A,),
+            bbox_targets (A, target_dim), bbox_weights (A, target_dim).
+        """
+        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
+        priors = get_box_tensor(sampling_result.priors)
+        target_dim = gt_instances.bboxes.size(-1) if self.reg_decoded_bbox \
+            else self.bbox_coder.encode_size
+        bbox_targets = priors.new_zeros(num_anchors, target_dim)
+        bbox_weights = priors.new_zeros(num_anchors, target_dim)
+        labels = priors.new_full((num_anchors, ), self.num_classes, dtype=torch.long)
+        label_weights = priors.new_zeros(num_anchors, dtype=torch.float)
+        if len(pos_inds) > 0:
+            if self.reg_decoded_bbox:
+                pos_bbox_targets = get_box_tensor(sampling_result.pos_gt_bboxes)
+            else:
+                pos_bbox_targets = self.bbox_coder.encode(sampling_result.pos_priors,
+                                                          sampling_result.pos_gt_bboxes)
+            bbox_targets[pos_inds, :] = pos_bbox_targets
+            bbox_weights[pos_inds, :] = 1.0
+            labels[pos_inds] = sampling_result.pos_gt_labels
+            pos_weight = self.train_cfg['pos_weight']
+            label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
+        if len(neg_inds) > 0:
+            label_weights[neg_inds] = 1.0
+        return labels, label_weights, bbox_targets, bbox_weights
 
     def _bbox_post_process(self,
                            results: InstanceData,

@@ -2,9 +2,13 @@
 
 Shape shorthand: G = ground-truth boxes of one image, N = priors (anchors or proposals).
 """
+import contextlib
+from typing import Iterator, Optional
+
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.registry import TASK_UTILS
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 
@@ -19,8 +23,43 @@ class SyncFreeMaxIoUAssigner(MaxIoUAssigner):
     step. Here each step is a whole-tensor ``torch.where``, ``amax`` or ``argmax``; the result
     equals mmdet's for every setting (tested on ties, ignored priors, both low-quality modes).
 
+    ``pred_instances`` may also carry ``valid_flags`` (N,) bool: priors flagged False (an
+    RPN's anchors outside the image) are assigned to none (-1) and take no part in matching,
+    the same assignment as running on the valid priors alone, without the boolean-mask
+    indexing (a host synchronisation) that selecting them would take.
+
     Same arguments as ``MaxIoUAssigner``.
     """
+
+    _ignored_priors: Optional[Tensor] = None  # (N,) bool, set only inside ``assign``
+
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               **kwargs) -> AssignResult:
+        """mmdet's ``assign``, honouring ``pred_instances.valid_flags`` when present.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (N, 4); optional ``valid_flags`` (N,).
+            gt_instances (InstanceData): ``bboxes`` (G, 4) and ``labels`` (G,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` to ignore.
+
+        Returns:
+            AssignResult: as ``MaxIoUAssigner.assign``; invalid priors get ``gt_inds`` -1.
+        """
+        valid = pred_instances.get('valid_flags')
+        with self._ignoring(None if valid is None else ~valid):
+            return super().assign(pred_instances, gt_instances, gt_instances_ignore, **kwargs)
+
+    @contextlib.contextmanager
+    def _ignoring(self, ignored: Optional[Tensor]) -> Iterator[None]:
+        """Let ``assign_wrt_overlaps`` see which priors ``assign`` was told to leave out."""
+        self._ignored_priors = ignored
+        try:
+            yield
+        finally:
+            self._ignored_priors = None
 
     def assign_wrt_overlaps(self, overlaps: Tensor, gt_labels: Tensor) -> AssignResult:
         """Assign each prior to a ground truth (index + 1), to background (0) or to none (-1).
@@ -34,8 +73,11 @@ class SyncFreeMaxIoUAssigner(MaxIoUAssigner):
             AssignResult: ``gt_inds`` (N,), ``max_overlaps`` (N,), ``labels`` (N,).
         """
         num_gts, num_priors = overlaps.shape
+        if self._ignored_priors is not None:
+            # IoU -1: neither positive nor negative, and never a ground truth's best prior.
+            overlaps = overlaps.masked_fill(self._ignored_priors.to(overlaps.device), -1)
         if num_gts == 0 or num_priors == 0:
-            return super().assign_wrt_overlaps(overlaps, gt_labels)
+            return self._assign_without_gts_or_priors(overlaps, gt_labels)
 
         max_overlaps, argmax_overlaps = overlaps.max(dim=0)
         gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=1)
@@ -50,6 +92,16 @@ class SyncFreeMaxIoUAssigner(MaxIoUAssigner):
         labels = torch.where(assigned > 0, gt_labels[(assigned - 1).clamp(min=0)], -1)
         return AssignResult(num_gts=num_gts, gt_inds=assigned, max_overlaps=max_overlaps,
                             labels=labels)
+
+    def _assign_without_gts_or_priors(self, overlaps: Tensor,
+                                      gt_labels: Tensor) -> AssignResult:
+        """mmdet's assignment when there is no ground truth (all background) or no prior;
+        ignored priors stay unassigned (-1)."""
+        result = super().assign_wrt_overlaps(overlaps, gt_labels)
+        if self._ignored_priors is not None:
+            result.gt_inds = result.gt_inds.masked_fill(
+                self._ignored_priors.to(result.gt_inds.device), -1)
+        return result
 
     def _negative(self, max_overlaps: Tensor) -> Tensor:
         """(N,) bool: priors whose best IoU falls in the negative range."""
