@@ -453,7 +453,8 @@ class SyncCounter(TorchDispatchMode):
     Attributes:
         ops (int): aten ops dispatched (about the number of kernels a GPU would launch).
         syncs (Counter): syncing op name -> calls; boolean-mask indexing counts as
-            ``index[bool]`` / ``index_put[bool]``.
+            ``index[bool]`` / ``index_put[bool]``, tensors made of Python data with at least
+            one dimension as ``lift_fresh``.
         phase_ops, phase_syncs (Counter): the same totals per phase labelled by
             :func:`labelled` (the innermost one running), ``'unlabelled'`` outside them.
     """
@@ -472,6 +473,11 @@ class SyncCounter(TorchDispatchMode):
         name = func.__name__.split('.')[0]
         kind = None
         if name in SYNCING_OPS:
+            kind = name
+        elif name == 'lift_fresh' and args[0].dim() > 0:
+            # A tensor of Python data (``torch.tensor``, ``new_tensor``): on CUDA it is copied
+            # over with a blocking copy, which waits for the stream. (0-d ones are mostly the
+            # value of ``x[i] = 1.0``, which CUDA fills on the device.)
             kind = name
         elif name.startswith('index') and _has_bool_index(args):
             kind = 'index_put[bool]' if 'put' in name else 'index[bool]'

@@ -35,7 +35,7 @@ from bench.common import (  # noqa: E402
 from bench.train_speed import train_steps  # noqa: E402
 
 KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_put[bool]',
-         '_unique2', 'masked_select')
+         '_unique2', 'masked_select', 'lift_fresh')
 
 
 @contextlib.contextmanager

@@ -5,10 +5,12 @@ Shape shorthand: B = images, A = anchors of one image (all levels), C = ``cls_ou
 P = candidate proposals of one image (``nms_pre`` per level, all levels), K = kept proposals
 (<= ``max_per_img``).
 """
+import copy
 from typing import List, Optional, Tuple, Union
 
 import torch
 from mmdet.models.dense_heads import RPNHead
+from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import (
@@ -47,8 +49,128 @@ class PortableRPNHead(RPNHead):
     - the losses are taken once over all levels instead of level by level: the same sums
       over the same anchors divided by the same ``avg_factor``, equal up to float rounding,
       one loss call (and its data-dependent checks) instead of one per level. The logged
-      ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up.
+      ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up;
+    - anchor valid flags are computed once per distinct padded shape, not once per image.
+
+    Proposals (``predict_by_feat``) are selected level by level for the whole batch at once
+    (one sort and one box decoding per level, not one per image and level), with mmdet's
+    ``DeltaXYWHBBoxCoder``; the size filter checks the whole batch with one wait. NMS stays
+    per image: the same proposals as mmdet's (when no two scores tie at a level's
+    ``nms_pre`` cut, where sort order decides).
     """
+
+    def get_anchors(self, featmap_sizes: List[tuple], batch_img_metas: List[dict],
+                    device: Union[torch.device, str] = 'cuda'
+                    ) -> Tuple[List[List[Tensor]], List[List[Tensor]]]:
+        """mmdet's anchors and valid flags, the flags computed once per padded shape.
+
+        Returns:
+            tuple: per image, the per-level anchors (A_level, 4) (one list shared by all
+            images, as mmdet's) and valid flags (A_level,).
+        """
+        multi_level_anchors = self.prior_generator.grid_priors(featmap_sizes, device=device)
+        flags_of_shape = {}
+        valid_flag_list = []
+        for img_meta in batch_img_metas:
+            pad_shape = tuple(img_meta['pad_shape'][:2])
+            if pad_shape not in flags_of_shape:
+                flags_of_shape[pad_shape] = self.prior_generator.valid_flags(
+                    featmap_sizes, img_meta['pad_shape'], device)
+            valid_flag_list.append(flags_of_shape[pad_shape])
+        return [multi_level_anchors] * len(batch_img_metas), valid_flag_list
+
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        batch_img_metas: Optional[List[dict]] = None,
+                        cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False,
+                        with_nms: bool = True) -> InstanceList:
+        """Proposals of a batch: mmdet's, with the per-level selection batched.
+
+        Args:
+            cls_scores (list[Tensor]): Per level, (B, num_base_priors * C, H, W).
+            bbox_preds (list[Tensor]): Per level, (B, num_base_priors * 4, H, W).
+            score_factors (list[Tensor], optional): Must be None for an RPN.
+            batch_img_metas (list[dict]): Meta information per image.
+            cfg (ConfigDict, optional): Proposal config; ``test_cfg`` if None.
+            rescale (bool): Return boxes in original image space.
+            with_nms (bool): Must be True for an RPN.
+
+        Returns:
+            list[InstanceData]: Per image, K proposals: ``bboxes`` (K, 4), ``scores`` (K,),
+            ``labels`` (K,).
+        """
+        if (score_factors is not None or not with_nms
+                or type(self.bbox_coder) is not DeltaXYWHBBoxCoder
+                or self.bbox_coder.use_box_type):
+            return super().predict_by_feat(cls_scores, bbox_preds, score_factors,
+                                           batch_img_metas, cfg, rescale, with_nms)
+        cfg = copy.deepcopy(self.test_cfg if cfg is None else cfg)
+        featmap_sizes = [score.shape[-2:] for score in cls_scores]
+        mlvl_priors = self.prior_generator.grid_priors(
+            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device)
+        scores, deltas, priors, level_ids = self._batch_candidates(
+            cls_scores, bbox_preds, mlvl_priors, cfg.get('nms_pre', -1))
+        bboxes = self._decode_clipped(priors, deltas, batch_img_metas)
+        if not rescale and cfg.get('min_bbox_size', -1) >= 0:
+            # One wait for the whole batch; per image only where a box is too small.
+            widths, heights = bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
+            if bool(((widths > cfg.min_bbox_size) & (heights > cfg.min_bbox_size)).all()):
+                cfg.min_bbox_size = -1
+        return [self._bbox_post_process(
+                    InstanceData(bboxes=bboxes[img_id], scores=scores[img_id],
+                                 level_ids=level_ids),
+                    cfg, rescale=rescale, with_nms=True, img_meta=img_meta)
+                for img_id, img_meta in enumerate(batch_img_metas)]
+
+    def _batch_candidates(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                          mlvl_priors: List[Tensor], nms_pre: int
+                          ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Each level's ``nms_pre`` best-scoring anchors of every image, as mmdet picks them.
+
+        Returns:
+            tuple: scores (B, P), box deltas (B, P, 4), their anchors (B, P, 4) and level
+            ids (P,), levels in order.
+        """
+        num_imgs = cls_scores[0].size(0)
+        reg_dim = self.bbox_coder.encode_size
+        mlvl_scores, mlvl_deltas, mlvl_anchors, level_ids = [], [], [], []
+        for level, (cls_score, bbox_pred, priors) in enumerate(
+                zip(cls_scores, bbox_preds, mlvl_priors)):
+            cls_score = cls_score.detach().permute(0, 2, 3, 1).reshape(
+                num_imgs, -1, self.cls_out_channels)
+            deltas = bbox_pred.detach().permute(0, 2, 3, 1).reshape(num_imgs, -1, reg_dim)
+            scores = (cls_score.sigmoid() if self.use_sigmoid_cls
+                      else cls_score.softmax(-1)[..., :-1]).reshape(num_imgs, -1)
+            anchors = priors.expand(num_imgs, -1, -1)
+            if 0 < nms_pre < scores.size(1):
+                scores, rank_inds = scores.sort(dim=1, descending=True)
+                scores, top = scores[:, :nms_pre], rank_inds[:, :nms_pre, None]
+                deltas = deltas.gather(1, top.expand(-1, -1, reg_dim))
+                anchors = anchors.gather(1, top.expand(-1, -1, anchors.size(-1)))
+            mlvl_scores.append(scores)
+            mlvl_deltas.append(deltas)
+            mlvl_anchors.append(anchors)
+            level_ids.append(scores.new_full((scores.size(1), ), level, dtype=torch.long))
+        return (torch.cat(mlvl_scores, 1), torch.cat(mlvl_deltas, 1),
+                torch.cat(mlvl_anchors, 1), torch.cat(level_ids))
+
+    def _decode_clipped(self, anchors: Tensor, deltas: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """Boxes (B, P, 4) from anchors and deltas (B, P, 4), clipped to each image as
+        mmdet's decoding with ``max_shape=img_shape`` clips them."""
+        num_imgs, num_boxes = deltas.shape[:2]
+        bboxes = self.bbox_coder.decode(anchors.reshape(-1, 4), deltas.reshape(-1, 4))
+        bboxes = bboxes.reshape(num_imgs, num_boxes, 4)
+        if not self.bbox_coder.clip_border:
+            return bboxes
+        heights_widths = bboxes.new_tensor([meta['img_shape'][:2] for meta in batch_img_metas])
+        zero = bboxes.new_zeros(())
+        x = bboxes[..., 0::2].clamp(min=zero, max=heights_widths[:, None, 1:2])
+        y = bboxes[..., 1::2].clamp(min=zero, max=heights_widths[:, None, 0:1])
+        return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],
