@@ -270,6 +270,7 @@ STOCK_NAMES = {
     'IterativeBBoxRoIHead': 'StandardRoIHead',
     'DeviceRandomSampler': 'RandomSampler',
     'SyncFreeMaxIoUAssigner': 'MaxIoUAssigner',
+    'SyncFreeDeltaXYWHBBoxCoder': 'DeltaXYWHBBoxCoder',
 }
 
 
@@ -438,9 +439,10 @@ def torchvision_batch(canvases: Sequence[Canvas], device: str
 
 
 # Ops after which the host must wait for a CUDA device: they read a value back (item, bool),
-# or their output size depends on the data (nonzero, unique, boolean-mask indexing).
+# or their output size depends on the data (nonzero, unique, boolean-mask indexing,
+# torchvision's NMS; mmcv's NMS is not an aten op and goes uncounted).
 SYNCING_OPS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'masked_select', '_unique2',
-               'unique_dim', 'unique_consecutive')
+               'unique_dim', 'unique_consecutive', 'nms')
 
 
 class SyncCounter(TorchDispatchMode):

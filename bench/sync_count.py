@@ -1,6 +1,7 @@
 """Host synchronisations and ops per training step: classicdet vs stock mmdet vs torchvision.
 
-    python bench/sync_count.py [--size 512 512] [--batch 2] [--quick] [--no-record]
+    python bench/sync_count.py [--size 512 512] [--batch 2] [--inference] [--quick]
+        [--no-record]
 
 On a GPU, a detector's training step is held back by the points where Python needs a value
 from the device (``.item()``, ``if tensor:``, ``nonzero``, ``unique``, boolean-mask
@@ -8,7 +9,8 @@ indexing): the host waits for the GPU's queue to drain, then the GPU waits for t
 launch more. This counts them, and all aten ops dispatched (about the kernels a GPU would
 launch), in one R50-FPN training step of each contender of bench/train_speed.py, on the CPU,
 in total and per phase (preprocessing, backbone + neck, RPN, RoI head, backward + optimizer;
-SGD with its multi-tensor update, as it runs on CUDA).
+SGD with its multi-tensor update, as it runs on CUDA). ``--inference`` counts one inference
+call of bench/infer_speed.py's contenders instead (one image, ``--size`` default 800x1333).
 classicdet's ops run with the implementations they use on CUDA (``custom.ops.OP_BACKENDS``'
 'cuda' column: torchvision's NMS and RoIAlign, as torchvision's model), so a machine without a
 GPU counts what a GPU run will wait on. Counts are exact and repeatable; no timing.
@@ -35,7 +37,7 @@ from bench.common import (  # noqa: E402
 from bench.train_speed import train_steps  # noqa: E402
 
 KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_put[bool]',
-         '_unique2', 'masked_select', 'lift_fresh')
+         '_unique2', 'masked_select', 'lift_fresh', 'nms')
 
 
 @contextlib.contextmanager
@@ -68,15 +70,43 @@ def phase_table(results: dict[str, SyncCounter]) -> str:
     return markdown_table(['phase'] + list(results), rows)
 
 
+def count_inference(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """Ops and host syncs of one inference call of each of infer_speed.py's contenders."""
+    from bench.infer_speed import inference_calls
+    size = (64, 96) if args.quick else (
+        tuple(args.size) if args.size != (512, 512) else (800, 1333))
+    register_modules()
+    calls = inference_calls(size, 'cpu', False, stock=True,
+                            proposals=64 if args.quick else None)
+    results = {}
+    for name, call in calls.items():
+        with cuda_op_backends() if name == 'classicdet' else contextlib.nullcontext():
+            results[name] = count_step(call)
+    rows = [[name, counter.ops, sum(counter.syncs.values())]
+            + [counter.syncs.get(kind, 0) for kind in KINDS]
+            for name, counter in results.items()]
+    body = markdown_table(['contender', 'aten ops', 'host syncs'] + list(KINDS), rows)
+    body += (f'\n\nOne inference call (bench/infer_speed.py), {size[0]}x{size[1]}, one image, '
+             'CPU, after one warm-up call; classicdet with the NMS and RoIAlign it runs on '
+             'CUDA.')
+    report(args, __file__, argv if argv is not None else sys.argv[1:],
+           'Host synchronisations per inference call (R50-FPN, one image)', body)
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--inference', action='store_true',
+                        help="count one inference call (infer_speed.py's) instead of a step")
     add_common_args(parser, repeats=1, warmup=1)
     args = parser.parse_args(argv)
     apply_common_args(args)
     if args.device != 'cpu':
         parser.error('sync_count.py counts on the CPU (--device cpu)')
+    if args.inference:
+        return count_inference(args, argv)
     size, batch, counts = tuple(args.size), args.batch, {}
     if args.quick:
         size, batch, counts = (64, 64), 1, dict(proposals=64, rois=16)

@@ -247,10 +247,25 @@ def test_sync_count_quick_counts_every_contender_and_restores_the_backends():
     for name, counter in results.items():
         assert counter.ops > 100, name
         assert counter.syncs['nonzero'] > 0, name  # every detector samples with nonzero
+        # every op falls in a phase: the model's four and the update
+        assert sum(counter.phase_ops.values()) == counter.ops, name
+        assert sum(counter.phase_syncs.values()) == sum(counter.syncs.values()), name
+        assert counter.phase_ops['5 backward + optimizer'] > 0, name
     # classicdet ran torchvision's NMS, as on CUDA: no mmcv wrapper's masked_select.
     assert results['classicdet'].syncs['masked_select'] == 0
     assert results['mmdet stock'].syncs['masked_select'] > 0
+    # its RPN targets and losses skip mmdet's unmap and per-level checks
+    assert (sum(results['classicdet'].syncs.values())
+            < sum(results['mmdet stock'].syncs.values()))
     assert OP_BACKENDS == before
+
+
+def test_sync_count_quick_inference():
+    results = sync_count.main(['--quick', '--inference'])
+    assert list(results) == ['classicdet', 'torchvision', 'mmdet stock']
+    for name, counter in results.items():
+        assert counter.ops > 100, name
+        assert sum(counter.syncs.values()) > 0, name  # NMS has a data-dependent size
 
 
 def test_sync_counter_sees_reads_and_boolean_masks():
@@ -261,8 +276,10 @@ def test_sync_counter_sees_reads_and_boolean_masks():
         x[x > 4] = 0
         _ = torch.nonzero(x)
         _ = x + 1
+        _ = x.new_tensor([1.0, 2.0])  # copied to the device with a blocking copy on CUDA
+        x[0] = 1.0  # a 0-d value: a fill on CUDA, not counted
     assert counter.syncs == {'_local_scalar_dense': 1, 'index[bool]': 1,
-                             'index_put[bool]': 1, 'nonzero': 1}
+                             'index_put[bool]': 1, 'nonzero': 1, 'lift_fresh': 1}
     assert counter.ops >= 8
 
 

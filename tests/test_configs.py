@@ -5,7 +5,11 @@ import pytest
 from mmdet.registry import MODELS, TASK_UTILS
 from mmengine.config import Config
 
-from custom.models.task_modules import DeviceRandomSampler, SyncFreeMaxIoUAssigner
+from custom.models.task_modules import (
+    DeviceRandomSampler,
+    SyncFreeDeltaXYWHBBoxCoder,
+    SyncFreeMaxIoUAssigner,
+)
 
 CONFIGS = sorted(str(p) for p in Path('configs').rglob('*.py') if '_base_' not in p.parts)
 
@@ -28,9 +32,14 @@ def test_config_loads_and_builds(path):
     'configs/digits/faster-rcnn_r18_fpn_digits.py',
 ])
 def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
-    train_cfg = Config.fromfile(config).model.train_cfg
+    model_cfg = Config.fromfile(config).model
     for stage in ('rpn', 'rcnn'):
-        assigner = TASK_UTILS.build(train_cfg[stage].assigner)
-        sampler = TASK_UTILS.build(train_cfg[stage].sampler)
+        assigner = TASK_UTILS.build(model_cfg.train_cfg[stage].assigner)
+        sampler = TASK_UTILS.build(model_cfg.train_cfg[stage].sampler)
         assert type(assigner) is SyncFreeMaxIoUAssigner, (config, stage)
         assert type(sampler) is DeviceRandomSampler, (config, stage)
+    model = MODELS.build(model_cfg)
+    for head in (model.rpn_head, model.roi_head.bbox_head):
+        assert type(head.bbox_coder) is SyncFreeDeltaXYWHBBoxCoder, (config, type(head))
+    # the coder's constants are the config's: the RoI head's stds are mmdet's 0.1, 0.1, 0.2, 0.2
+    assert list(model.roi_head.bbox_head.bbox_coder.stds) == [0.1, 0.1, 0.2, 0.2]

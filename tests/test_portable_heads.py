@@ -268,6 +268,102 @@ def test_portable_bbox_head_gives_shared2fc_detections(test_cfg, rescale, reg_cl
     assert max(len(r) for r in got) <= test_cfg['max_per_img']
 
 
+def rcnn_sampling_results(num_gts=(3, 0, 2), seed: int = 0):
+    """Per image: proposals sampled against ground truths as mmdet's RoI head samples them
+    (the second image has no ground truth, so no positives)."""
+    from mmdet.models.task_modules.assigners import MaxIoUAssigner
+    from mmdet.models.task_modules.samplers import RandomSampler
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(seed)
+    assigner = MaxIoUAssigner(pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                              match_low_quality=False)
+    sampler = RandomSampler(num=64, pos_fraction=0.25, add_gt_as_proposals=True)
+    results = []
+    for count in num_gts:
+        xy = torch.rand(count + 40, 2, generator=g) * IMAGE * 0.7
+        boxes = torch.cat([xy, xy + 8 + torch.rand(count + 40, 2, generator=g) * 30], 1)
+        gts = InstanceData(bboxes=boxes[:count],
+                           labels=torch.randint(0, NUM_CLASSES, (count, ), generator=g))
+        proposals = InstanceData(priors=boxes[count:] + torch.randn(40, 4, generator=g))
+        assign_result = assigner.assign(proposals, gts)
+        results.append(sampler.sample(assign_result, proposals, gts))
+    assert len(results[0].pos_priors) > 0 and len(results[1].pos_priors) == 0
+    return results
+
+
+@pytest.mark.parametrize('concat', [True, False])
+@pytest.mark.parametrize('pos_weight, reg_decoded', [(-1, False), (2.0, False), (-1, True)])
+def test_portable_bbox_head_targets_equal_mmdet(pos_weight, reg_decoded, concat):
+    cfg = dict(BBOX_CFG, reg_decoded_bbox=reg_decoded)
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
+    sampling_results = rcnn_sampling_results()
+    train_cfg = ConfigDict(pos_weight=pos_weight)
+    expected = stock.get_targets(sampling_results, train_cfg, concat=concat)
+    got = portable.get_targets(sampling_results, train_cfg, concat=concat)
+    assert len(got) == len(expected) == 4
+    for got_target, expected_target in zip(got, expected):
+        if not concat:
+            assert len(got_target) == len(expected_target) == len(sampling_results)
+            got_target, expected_target = torch.cat(got_target), torch.cat(expected_target)
+        assert got_target.dtype == expected_target.dtype
+        assert torch.equal(got_target, expected_target)
+
+
+@pytest.mark.parametrize('loss_bbox', ['L1Loss', 'SmoothL1Loss', 'GIoULoss'])
+@pytest.mark.parametrize('reg_class_agnostic', [False, True])
+@pytest.mark.parametrize('num_gts', [(3, 0, 2), (0, 0, 0)])
+def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss_bbox):
+    """Same losses and gradients; with no positive at all the box loss is 0 in both."""
+    cfg = dict(BBOX_CFG, reg_class_agnostic=reg_class_agnostic,
+               loss_bbox=dict(type=loss_bbox, loss_weight=1.0),
+               reg_decoded_bbox=loss_bbox == 'GIoULoss')
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
+    if num_gts == (0, 0, 0):
+        sampling_results = rcnn_sampling_results(num_gts=(3, 0, 2))
+        for res in sampling_results:  # every positive becomes a negative
+            res.pos_inds = res.pos_inds[:0]
+            res.neg_inds = torch.cat([res.neg_inds, torch.arange(3)])
+            res.pos_priors, res.neg_priors = res.priors[:0], res.priors[res.neg_inds]
+            res.pos_gt_labels, res.pos_gt_bboxes = res.pos_gt_labels[:0], res.pos_gt_bboxes[:0]
+    else:
+        sampling_results = rcnn_sampling_results(num_gts=num_gts)
+    rois = torch.cat([torch.cat([torch.full((len(res.priors), 1), float(i)), res.priors], 1)
+                      for i, res in enumerate(sampling_results)])
+    feats = torch.randn(len(rois), 16, 7, 7, generator=torch.Generator().manual_seed(2))
+    results = []
+    for head in (stock, portable):
+        head.train()
+        x = feats.clone().requires_grad_()
+        cls_score, bbox_pred = head(x)
+        targets = head.get_targets(sampling_results, ConfigDict(pos_weight=-1))
+        losses = head.loss(cls_score, bbox_pred, rois, *targets)
+        sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+        results.append((losses, x.grad))
+    (expected, expected_grad), (got, got_grad) = results
+    assert set(got) == set(expected) == {'loss_cls', 'acc', 'loss_bbox'}
+    for key in expected:
+        assert_close(got[key], expected[key], rtol=1e-5, atol=1e-7)
+    assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-8)
+    assert (float(expected['loss_bbox']) > 0) == (num_gts != (0, 0, 0))
+
+
+def test_portable_bbox_head_loss_waits_less_for_the_device():
+    from bench.common import SyncCounter
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+    sampling_results = rcnn_sampling_results()
+    counts = []
+    for head in (stock, portable):
+        targets = head.get_targets(sampling_results, ConfigDict(pos_weight=-1))
+        num_rows = len(targets[0])
+        cls_score, bbox_pred = torch.randn(num_rows, NUM_CLASSES + 1), torch.randn(
+            num_rows, NUM_CLASSES * 4)
+        with SyncCounter() as counter:
+            head.loss(cls_score, bbox_pred, None, *targets)
+        counts.append(counter.syncs)
+    assert sum(counts[0].values()) >= 7, counts[0]
+    assert counts[1] == {'_local_scalar_dense': 1}, counts[1]  # only L1Loss's own check
+
+
 def test_portable_bbox_head_raw_and_empty_paths():
     stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
     rois, logits, deltas = rcnn_inputs()

@@ -1,15 +1,17 @@
 # Faster R-CNN R50-FPN: mmdet's model with the device-portable RPN post-processing, RoI
 # extractor and bbox head, so it runs on CUDA with a CPU-only mmcv build; an assigner and a
-# sampler that keep training on the GPU from waiting for the host (same results as mmdet's).
+# sampler and a box coder that keep training on the GPU from waiting for the host (same results
+# as mmdet's).
 _base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
 
 model = dict(
-    rpn_head=dict(type='PortableRPNHead'),
+    rpn_head=dict(type='PortableRPNHead', bbox_coder=dict(type='SyncFreeDeltaXYWHBBoxCoder')),
     roi_head=dict(
         bbox_roi_extractor=dict(
             type='PortableSingleRoIExtractor',
             roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0)),
-        bbox_head=dict(type='PortableShared2FCBBoxHead')),
+        bbox_head=dict(type='PortableShared2FCBBoxHead',
+                       bbox_coder=dict(type='SyncFreeDeltaXYWHBBoxCoder'))),
     train_cfg=dict(
         rpn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'),
                  sampler=dict(type='DeviceRandomSampler')),

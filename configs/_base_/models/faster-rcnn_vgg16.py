@@ -28,7 +28,7 @@ model = dict(
             ratios=[0.5, 1.0, 2.0],
             strides=[16]),
         bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
+            type='SyncFreeDeltaXYWHBBoxCoder',
             target_means=[.0, .0, .0, .0],
             target_stds=[1.0, 1.0, 1.0, 1.0]),
         loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
@@ -47,7 +47,7 @@ model = dict(
             roi_feat_size=7,
             num_classes=80,
             bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
+                type='SyncFreeDeltaXYWHBBoxCoder',
                 target_means=[0., 0., 0., 0.],
                 target_stds=[0.1, 0.1, 0.2, 0.2]),
             reg_class_agnostic=False,

@@ -103,7 +103,7 @@ class PortableRPNHead(RPNHead):
             ``labels`` (K,).
         """
         if (score_factors is not None or not with_nms
-                or type(self.bbox_coder) is not DeltaXYWHBBoxCoder
+                or not isinstance(self.bbox_coder, DeltaXYWHBBoxCoder)
                 or self.bbox_coder.use_box_type):
             return super().predict_by_feat(cls_scores, bbox_preds, score_factors,
                                            batch_img_metas, cfg, rescale, with_nms)

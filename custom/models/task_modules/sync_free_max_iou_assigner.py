@@ -28,10 +28,16 @@ class SyncFreeMaxIoUAssigner(MaxIoUAssigner):
     the same assignment as running on the valid priors alone, without the boolean-mask
     indexing (a host synchronisation) that selecting them would take.
 
-    Same arguments as ``MaxIoUAssigner``.
+    Same arguments as ``MaxIoUAssigner``; the IoU calculator defaults to
+    :class:`SyncFreeBboxOverlaps2D` (mmdet's ``BboxOverlaps2D`` values, no wait).
     """
 
     _ignored_priors: Optional[Tensor] = None  # (N,) bool, set only inside ``assign``
+
+    def __init__(self, *args,
+                 iou_calculator: dict = dict(type='SyncFreeBboxOverlaps2D'),
+                 **kwargs) -> None:
+        super().__init__(*args, iou_calculator=iou_calculator, **kwargs)
 
     def assign(self,
                pred_instances: InstanceData,
