@@ -475,6 +475,33 @@ class TestOnCuda:
             ops.roi_align(torch.rand(1, 2, 8, 8).cuda(),
                           torch.tensor([[0, 1., 1., 5., 5.]]).cuda(), 2, pool_mode='max')
 
+    def test_training_losses_on_cuda_match_cpu(self):
+        """RPN and box-head losses on CUDA equal the CPU's, with samplers large enough to
+        take every candidate (so no random draw differs between the devices)."""
+        from mmengine.structures import InstanceData
+        _, rpn = rpn_training_twins(-1, reg_decoded=False)
+        rpn.sampler.num = 10 ** 6
+        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+        gts, metas = rpn_training_batch(1)
+        sampling_results = rcnn_sampling_results()
+        feats = features()
+        roi_feats = torch.randn(sum(len(r.priors) for r in sampling_results), 16, 7, 7)
+        losses = {}
+        for device in ('cpu', 'cuda'):
+            rpn.to(device), bbox_head.to(device)
+            device_gts = [InstanceData(bboxes=g.bboxes.to(device), labels=g.labels.to(device))
+                          for g in gts]
+            cls_scores, bbox_preds = rpn([f.to(device) for f in feats])
+            out = dict(rpn.loss_by_feat(cls_scores, bbox_preds, device_gts, metas))
+            targets = bbox_head.get_targets([r.to(device) for r in sampling_results],
+                                            ConfigDict(pos_weight=-1))
+            cls_score, bbox_pred = bbox_head(roi_feats.to(device))
+            out.update(bbox_head.loss(cls_score, bbox_pred, None, *targets))
+            losses[device] = out
+        assert losses['cuda']['loss_rpn_cls'].is_cuda
+        for key, expected in losses['cpu'].items():
+            assert_close(losses['cuda'][key].cpu(), expected, rtol=1e-4, atol=1e-5)
+
     def test_heads_forward_on_cuda_match_cpu(self, monkeypatch):
         # TF32 convolutions (on by default; matmuls are not) would move outputs by ~1e-3.
         monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)

@@ -52,11 +52,11 @@ class PortableRPNHead(RPNHead):
       ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up;
     - anchor valid flags are computed once per distinct padded shape, not once per image.
 
-    Proposals (``predict_by_feat``) are selected level by level for the whole batch at once
-    (one sort and one box decoding per level, not one per image and level), with mmdet's
-    ``DeltaXYWHBBoxCoder``; the size filter checks the whole batch with one wait. NMS stays
-    per image: the same proposals as mmdet's (when no two scores tie at a level's
-    ``nms_pre`` cut, where sort order decides).
+    Proposals (``predict_by_feat``) are selected for the whole batch at once (one sort per
+    level and one box decoding, not one of each per image and level) when the coder is a
+    ``DeltaXYWHBBoxCoder`` (other coders take mmdet's per-image path); the size filter checks
+    the whole batch with one wait. NMS stays per image: the same proposals as mmdet's (when
+    no two scores tie at a level's ``nms_pre`` cut, where sort order decides).
     """
 
     def get_anchors(self, featmap_sizes: List[tuple], batch_img_metas: List[dict],
