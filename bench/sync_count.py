@@ -42,14 +42,22 @@ KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_p
 
 @contextlib.contextmanager
 def cuda_op_backends():
-    """Run classicdet's ops on CPU tensors with the implementations CUDA tensors get."""
+    """Run classicdet's code on CPU tensors as it runs on CUDA tensors: the op
+    implementations CUDA tensors get, and the RPN's batch-wide anchor sampling."""
+    from custom.models.dense_heads import PortableRPNHead
     from custom.ops import OP_BACKENDS
     saved = {op: dict(per_device) for op, per_device in OP_BACKENDS.items()}
+    samples_batch = PortableRPNHead._samples_batch
+
+    def samples_batch_as_on_cuda(head, device, *args):
+        return samples_batch(head, torch.device('cuda'), *args)
     try:
         for per_device in OP_BACKENDS.values():
             per_device['cpu'] = per_device['cuda']
+        PortableRPNHead._samples_batch = samples_batch_as_on_cuda
         yield
     finally:
+        PortableRPNHead._samples_batch = samples_batch
         for op, per_device in saved.items():
             OP_BACKENDS[op].update(per_device)
 

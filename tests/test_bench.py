@@ -258,6 +258,11 @@ def test_sync_count_quick_counts_every_contender_and_restores_the_backends():
     assert (sum(results['classicdet'].syncs.values())
             < sum(results['mmdet stock'].syncs.values()))
     assert OP_BACKENDS == before
+    from custom.models.dense_heads import PortableRPNHead
+    assert PortableRPNHead._samples_batch.__name__ == '_samples_batch'  # restored
+    # as on CUDA, the RPN sampled the batch at once: only the RoI sampler's nonzero remain
+    assert results['classicdet'].phase_syncs['3 RPN'] < results['torchvision'].phase_syncs[
+        '3 RPN']
 
 
 def test_sync_count_quick_inference():

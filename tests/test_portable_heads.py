@@ -7,6 +7,7 @@ import torch
 import torchvision
 from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch.testing import assert_close
 
 from custom import ops
@@ -240,6 +241,105 @@ def test_portable_rpn_loss_waits_less_for_the_device():
     assert ours['nonzero'] == 2 * len(metas) + 1, ours
     assert ours['_local_scalar_dense'] == 1, ours
     assert ours['index[bool]'] == ours['index_put[bool]'] == 0, ours
+
+
+def batch_sampling_twins(allowed_border: int, reg_decoded: bool, num: int):
+    stock, portable = rpn_training_twins(allowed_border, reg_decoded)
+    portable.batch_sampling = 'always'  # the CUDA default path, here on the CPU
+    stock.sampler.num = portable.sampler.num = num
+    return stock, portable
+
+
+@pytest.mark.parametrize('reg_decoded', [False, True])
+@pytest.mark.parametrize('second_image_boxes', [1, 0])
+@pytest.mark.parametrize('allowed_border', [-1, 0])
+def test_batch_sampling_taking_every_candidate_gives_mmdet_targets(
+        allowed_border, second_image_boxes, reg_decoded):
+    """With a sampler that takes every candidate nothing is random: the batch path's
+    targets are mmdet's, anchor for anchor."""
+    stock, portable = batch_sampling_twins(allowed_border, reg_decoded, num=10 ** 6)
+    gts, metas = rpn_training_batch(second_image_boxes)
+    sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
+    anchors, valid = stock.get_anchors(sizes, metas, device='cpu')
+    expected = stock.get_targets(anchors, valid, gts, metas)
+    got = portable.get_targets(anchors, valid, gts, metas)
+    for level_expected, level_got in zip(expected[:4], got[:4]):
+        for want, have in zip(level_expected, level_got):
+            assert have.dtype == want.dtype
+            assert_close(have, want, rtol=0, atol=0)
+    assert float(got[4]) == expected[4]  # avg_factor
+
+
+def test_batch_sampling_draws_mmdet_sample_sizes():
+    _, portable = batch_sampling_twins(-1, reg_decoded=False, num=48)
+    gts, metas = rpn_training_batch(1)
+    sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
+    anchors, valid = portable.get_anchors(sizes, metas, device='cpu')
+    torch.manual_seed(0)
+    labels, label_weights, bbox_targets, bbox_weights, avg_factor = (
+        torch.cat(t, 1) if isinstance(t, list) else t
+        for t in portable.get_targets(anchors, valid, gts, metas))
+    all_anchors = torch.cat(anchors[0])
+    total = 0
+    for img, (gt, meta) in enumerate(zip(gts, metas)):
+        inside = torch.cat(valid[img])
+        assign = portable.assigner.assign(
+            InstanceData(priors=all_anchors, valid_flags=inside), gt)
+        num_pos_cands = int((assign.gt_inds > 0).sum())
+        num_neg_cands = int((assign.gt_inds == 0).sum())
+        sampled_pos = bbox_weights[img, :, 0] > 0
+        sampled = label_weights[img] > 0
+        num_pos = min(num_pos_cands, 24)
+        assert int(sampled_pos.sum()) == num_pos > 0
+        assert int(sampled.sum()) == num_pos + min(num_neg_cands, 48 - num_pos)
+        assert bool((assign.gt_inds[sampled_pos] > 0).all())  # positives are positives
+        assert bool((assign.gt_inds[sampled & ~sampled_pos] == 0).all())
+        assert bool((labels[img][sampled_pos] == 0).all())
+        assert bool((labels[img][~sampled_pos] == 1).all())
+        expected = portable.bbox_coder.encode(
+            all_anchors[sampled_pos], gt.bboxes[assign.gt_inds[sampled_pos] - 1])
+        assert_close(bbox_targets[img][sampled_pos], expected, rtol=0, atol=0)
+        assert bool((bbox_targets[img][~sampled_pos] == 0).all())
+        total += int(sampled.sum())
+    assert float(avg_factor) == total
+
+
+def test_batch_sampling_waits_for_nothing():
+    from bench.common import SyncCounter
+    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    _, portable = batch_sampling_twins(-1, reg_decoded=False, num=64)
+    portable.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
+        key: value for key, value in RPN_CFG['bbox_coder'].items() if key != 'type'})
+    gts, metas = rpn_training_batch(1)
+    cls_scores, bbox_preds = portable(features())
+    portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)  # the coder makes its constants
+    with SyncCounter() as counter:
+        portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    # The sampling and targets: none; the losses' own checks (one each) remain.
+    assert counter.syncs == {'nonzero': 1, '_local_scalar_dense': 1}, counter.syncs
+
+
+def test_uniform_subset_is_uniform_and_sized_like_mmdet():
+    from custom.models.dense_heads.portable_rpn_head import _uniform_subset
+    candidates = torch.zeros(2, 12, dtype=torch.bool)
+    candidates[0, [1, 4, 5, 9, 11]] = True  # 5 candidates, 3 drawn
+    candidates[1, [2, 3]] = True  # fewer than wanted: both, then padding
+    torch.manual_seed(0)
+    counts = torch.zeros(12)
+    for _ in range(3000):
+        indices, drawn = _uniform_subset(candidates, 3)
+        assert drawn.sum(1).tolist() == [3, 2]
+        assert bool(candidates[0, indices[0]].all())
+        assert sorted(indices[1][drawn[1]].tolist()) == [2, 3]
+        counts[indices[0]] += 1
+    # each of the 5 candidates is drawn 3/5 of the time: 1800 +- about 4 standard deviations
+    assert counts[[1, 4, 5, 9, 11]].sub(1800).abs().max() < 110, counts
+    assert counts.sum() == 9000
+
+
+def test_batch_sampling_mode_is_checked():
+    with pytest.raises(ValueError, match="batch_sampling must be one of"):
+        MODELS.build(dict(type='PortableRPNHead', **RPN_CFG, batch_sampling='gpu'))
 
 
 def test_portable_rpn_head_refuses_images_without_anchors_inside():

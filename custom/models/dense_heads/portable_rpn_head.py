@@ -12,6 +12,7 @@ import torch
 from mmdet.models.dense_heads import RPNHead
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
+from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import (
     BaseBoxes,
@@ -26,8 +27,10 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from custom.models.task_modules import SyncFreeMaxIoUAssigner
+from custom.models.task_modules import DeviceRandomSampler, SyncFreeMaxIoUAssigner
 from custom.ops import batched_nms
+
+BATCH_SAMPLING_MODES = ('cuda', 'always', 'never')
 
 
 @MODELS.register_module()
@@ -50,7 +53,16 @@ class PortableRPNHead(RPNHead):
       over the same anchors divided by the same ``avg_factor``, equal up to float rounding,
       one loss call (and its data-dependent checks) instead of one per level. The logged
       ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up;
-    - anchor valid flags are computed once per distinct padded shape, not once per image.
+    - anchor valid flags are computed once per distinct padded shape, not once per image;
+    - on CUDA (``batch_sampling='cuda'``, the default; ``'always'``, ``'never'``) with a
+      ``RandomSampler`` (or :class:`DeviceRandomSampler`), the anchors are sampled for the
+      whole batch at once with no host synchronisation at all: each image's positives and
+      negatives are the ones with the smallest of uniform random keys, a uniformly drawn
+      subset of the same sizes as mmdet's sampler draws, but not the same draw. So on the
+      CPU mmdet's per-image sampling is kept by default (training there reproduces mmdet's
+      for a seed), and with a sampler that takes every candidate both give the same targets
+      (tested). Without the per-image path, mmdet's "no anchor inside the image" check is
+      not made.
 
     Proposals (``predict_by_feat``) are selected for the whole batch at once (one sort per
     level and one box decoding, not one of each per image and level) when the coder is a
@@ -58,6 +70,13 @@ class PortableRPNHead(RPNHead):
     the whole batch with one wait. NMS stays per image: the same proposals as mmdet's (when
     no two scores tie at a level's ``nms_pre`` cut, where sort order decides).
     """
+
+    def __init__(self, *args, batch_sampling: str = 'cuda', **kwargs) -> None:
+        if batch_sampling not in BATCH_SAMPLING_MODES:
+            raise ValueError(f'PortableRPNHead: batch_sampling must be one of '
+                             f'{BATCH_SAMPLING_MODES}, got {batch_sampling!r}')
+        self.batch_sampling = batch_sampling
+        super().__init__(*args, **kwargs)
 
     def get_anchors(self, featmap_sizes: List[tuple], batch_img_metas: List[dict],
                     device: Union[torch.device, str] = 'cuda'
@@ -213,6 +232,119 @@ class PortableRPNHead(RPNHead):
                                    bbox_weights.reshape(-1, target_dim), avg_factor=avg_factor)
         return dict(loss_rpn_cls=loss_cls, loss_rpn_bbox=loss_bbox)
 
+    def get_targets(self,
+                    anchor_list: List[List[Tensor]],
+                    valid_flag_list: List[List[Tensor]],
+                    batch_gt_instances: InstanceList,
+                    batch_img_metas: List[dict],
+                    batch_gt_instances_ignore: OptInstanceList = None,
+                    unmap_outputs: bool = True,
+                    return_sampling_results: bool = False) -> tuple:
+        """mmdet's anchor targets, sampled for the whole batch at once where that applies.
+
+        Returns:
+            tuple: per level, labels (B, A_level), label_weights (B, A_level), bbox_targets
+            and bbox_weights (B, A_level, 4), then ``avg_factor`` (a tensor on the batch
+            path), as mmdet's ``get_targets``.
+        """
+        if not self._samples_batch(anchor_list[0][0].device, unmap_outputs,
+                                   return_sampling_results):
+            return super().get_targets(anchor_list, valid_flag_list, batch_gt_instances,
+                                       batch_img_metas, batch_gt_instances_ignore,
+                                       unmap_outputs, return_sampling_results)
+        anchors = get_box_tensor(cat_boxes(anchor_list[0]))
+        ignores = batch_gt_instances_ignore or [None] * len(batch_img_metas)
+        assigned = []
+        for flags, gts, meta, ignore in zip(valid_flag_list, batch_gt_instances,
+                                            batch_img_metas, ignores):
+            inside = anchor_inside_flags(anchors, torch.cat(flags), meta['img_shape'][:2],
+                                         self.train_cfg['allowed_border'])
+            assigned.append(self.assigner.assign(
+                InstanceData(priors=anchors, valid_flags=inside), gts, ignore))
+        gt_inds = torch.stack([result.gt_inds for result in assigned])  # (B, A)
+        gt_labels = torch.stack([result.labels for result in assigned])  # (B, A)
+        targets = self._batch_anchor_targets(anchors, gt_inds, gt_labels, batch_gt_instances)
+        num_level_anchors = [len(level) for level in anchor_list[0]]
+        per_level = tuple(list(target.split(num_level_anchors, dim=1))
+                          for target in targets[:4])
+        return per_level + (targets[4], )
+
+    def _samples_batch(self, device: torch.device, unmap_outputs: bool,
+                       return_sampling_results: bool) -> bool:
+        """Whether :meth:`get_targets` takes the batch path (see the class docstring)."""
+        mode_applies = self.batch_sampling == 'always' or (
+            self.batch_sampling == 'cuda' and device.type == 'cuda')
+        return (mode_applies and unmap_outputs and not return_sampling_results
+                and isinstance(self.assigner, SyncFreeMaxIoUAssigner)
+                and type(self.sampler) in (RandomSampler, DeviceRandomSampler)
+                and not self.sampler.add_gt_as_proposals)
+
+    def _batch_anchor_targets(self, anchors: Tensor, gt_inds: Tensor, gt_labels: Tensor,
+                              batch_gt_instances: InstanceList) -> tuple:
+        """Sample the batch's anchors and write their targets, all on the device.
+
+        Args:
+            anchors (Tensor): (A, 4), the same for every image.
+            gt_inds (Tensor): (B, A) assignment: ground truth index + 1, 0 background,
+                -1 none.
+            gt_labels (Tensor): (B, A) the assigned ground truth's label, -1 where none.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` per image.
+
+        Returns:
+            tuple: labels (B, A), label_weights (B, A), bbox_targets (B, A, 4),
+            bbox_weights (B, A, 4), avg_factor (0-d tensor: sampled anchors, at least one
+            positive and one negative per image, as mmdet's ``SamplingResult`` counts).
+        """
+        num_imgs, num_anchors = gt_inds.shape
+        pos_idx, pos_valid, neg_idx, neg_valid = self._sample_batch(gt_inds)
+        target_dim = 4 if self.reg_decoded_bbox else self.bbox_coder.encode_size
+        labels = gt_inds.new_full((num_imgs, num_anchors), self.num_classes)
+        label_weights = anchors.new_zeros(num_imgs, num_anchors)
+        bbox_targets = anchors.new_zeros(num_imgs, num_anchors, target_dim)
+        bbox_weights = anchors.new_zeros(num_imgs, num_anchors, target_dim)
+        # Sampled indices of a row are distinct, and the invalid ones (padding of a short
+        # row) point at anchors of the other kind, so writing zeros there changes nothing.
+        if max(len(gts) for gts in batch_gt_instances) > 0:
+            gt_boxes = torch.nn.utils.rnn.pad_sequence(
+                [get_box_tensor(gts.bboxes) for gts in batch_gt_instances], batch_first=True)
+            assigned_gt = (gt_inds.gather(1, pos_idx) - 1).clamp(min=0)  # (B, P)
+            pos_gt_boxes = gt_boxes.gather(1, assigned_gt[..., None].expand(-1, -1, 4))
+            pos_targets = pos_gt_boxes if self.reg_decoded_bbox else self.bbox_coder.encode(
+                anchors[pos_idx].reshape(-1, 4), pos_gt_boxes.reshape(-1, 4)).view(
+                    num_imgs, -1, target_dim)
+            pos_targets = torch.where(pos_valid[..., None], pos_targets, 0.0)
+            index = pos_idx[..., None].expand(-1, -1, target_dim)
+            bbox_targets.scatter_(1, index, pos_targets.to(bbox_targets.dtype))
+            bbox_weights.scatter_(1, index, pos_valid[..., None].expand_as(index).to(
+                bbox_weights.dtype))
+            labels.scatter_(1, pos_idx, torch.where(pos_valid, gt_labels.gather(1, pos_idx),
+                                                    self.num_classes))
+        pos_weight = self.train_cfg['pos_weight']
+        pos_weight = 1.0 if pos_weight <= 0 else pos_weight
+        # Added, not written: a short row's padding may point at an anchor of the other set.
+        label_weights.scatter_add_(1, pos_idx, pos_valid.to(label_weights.dtype) * pos_weight)
+        label_weights.scatter_add_(1, neg_idx, neg_valid.to(label_weights.dtype))
+        avg_factor = (pos_valid.sum(1).clamp(min=1) + neg_valid.sum(1).clamp(min=1)).sum()
+        return labels, label_weights, bbox_targets, bbox_weights, avg_factor.float()
+
+    def _sample_batch(self, gt_inds: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``RandomSampler``'s counts for every image at once, drawn on the device.
+
+        Returns:
+            tuple: positive indices (B, P) and which of them are sampled (B, P) bool, then
+            negative indices (B, num) and which are sampled.
+        """
+        sampler = self.sampler
+        pos_idx, pos_valid = _uniform_subset(gt_inds > 0, int(sampler.num * sampler.pos_fraction))
+        num_pos = pos_valid.sum(1)
+        num_neg = sampler.num - num_pos
+        if sampler.neg_pos_ub >= 0:
+            upper = (sampler.neg_pos_ub * num_pos.clamp(min=1)).long()
+            num_neg = torch.minimum(num_neg, upper)
+        neg_idx, neg_valid = _uniform_subset(gt_inds == 0, sampler.num)
+        ranks = torch.arange(neg_idx.size(1), device=neg_idx.device)
+        return pos_idx, pos_valid, neg_idx, neg_valid & (ranks < num_neg[:, None])
+
     @staticmethod
     def _levels_joined(per_level: List[Tensor], channels: int) -> Tensor:
         """(B, num_base_priors * channels, H, W) per level -> (B * A, channels), each image's
@@ -351,3 +483,25 @@ class PortableRPNHead(RPNHead):
         results.labels = results.scores.new_zeros(len(results), dtype=torch.long)
         del results.level_ids
         return results
+
+
+def _uniform_subset(candidates: Tensor, size: int) -> Tuple[Tensor, Tensor]:
+    """Per row, ``size`` candidates drawn uniformly without replacement (all of them if
+    fewer), with no host synchronisation.
+
+    Each candidate gets a uniform random key in [0, 1), the others 2; the ``size`` smallest
+    keys of a row are a uniform random subset of its candidates, padded with non-candidates
+    when it has fewer.
+
+    Args:
+        candidates (Tensor): (B, N) bool.
+        size (int): Wanted per row.
+
+    Returns:
+        tuple: indices (B, min(size, N)) and (B, min(size, N)) bool, True where the index is
+        a drawn candidate.
+    """
+    keys = torch.rand(candidates.shape, device=candidates.device)
+    keys = keys.masked_fill(~candidates, 2.0)
+    smallest, indices = keys.topk(min(size, candidates.size(1)), dim=1, largest=False)
+    return indices, smallest < 1.0
