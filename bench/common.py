@@ -268,6 +268,7 @@ STOCK_NAMES = {
     'PortableRoIAlign': 'RoIAlign',
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
     'IterativeBBoxRoIHead': 'StandardRoIHead',
+    'BatchSampledRoIHead': 'StandardRoIHead',
     'DeviceRandomSampler': 'RandomSampler',
     'SyncFreeMaxIoUAssigner': 'MaxIoUAssigner',
     'SyncFreeDeltaXYWHBBoxCoder': 'DeltaXYWHBBoxCoder',

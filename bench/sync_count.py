@@ -43,21 +43,27 @@ KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_p
 @contextlib.contextmanager
 def cuda_op_backends():
     """Run classicdet's code on CPU tensors as it runs on CUDA tensors: the op
-    implementations CUDA tensors get, and the RPN's batch-wide anchor sampling."""
+    implementations CUDA tensors get, and the RPN's and RoI head's batch-wide sampling."""
     from custom.models.dense_heads import PortableRPNHead
+    from custom.models.roi_heads import BatchSampledRoIHead
     from custom.ops import OP_BACKENDS
     saved = {op: dict(per_device) for op, per_device in OP_BACKENDS.items()}
-    samples_batch = PortableRPNHead._samples_batch
+    heads = (PortableRPNHead, BatchSampledRoIHead)
+    originals = {head: head._samples_batch for head in heads}
 
-    def samples_batch_as_on_cuda(head, device, *args):
-        return samples_batch(head, torch.device('cuda'), *args)
+    def as_on_cuda(original):
+        def samples_batch(head, device, *args):
+            return original(head, torch.device('cuda'), *args)
+        return samples_batch
     try:
         for per_device in OP_BACKENDS.values():
             per_device['cpu'] = per_device['cuda']
-        PortableRPNHead._samples_batch = samples_batch_as_on_cuda
+        for head, original in originals.items():
+            head._samples_batch = as_on_cuda(original)
         yield
     finally:
-        PortableRPNHead._samples_batch = samples_batch
+        for head, original in originals.items():
+            head._samples_batch = original
         for op, per_device in saved.items():
             OP_BACKENDS[op].update(per_device)
 

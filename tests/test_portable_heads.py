@@ -320,14 +320,14 @@ def test_batch_sampling_waits_for_nothing():
 
 
 def test_uniform_subset_is_uniform_and_sized_like_mmdet():
-    from custom.models.dense_heads.portable_rpn_head import _uniform_subset
+    from custom.models.task_modules.batch_random_draw import uniform_subset
     candidates = torch.zeros(2, 12, dtype=torch.bool)
     candidates[0, [1, 4, 5, 9, 11]] = True  # 5 candidates, 3 drawn
     candidates[1, [2, 3]] = True  # fewer than wanted: both, then padding
     torch.manual_seed(0)
     counts = torch.zeros(12)
     for _ in range(3000):
-        indices, drawn = _uniform_subset(candidates, 3)
+        indices, drawn = uniform_subset(candidates, 3)
         assert drawn.sum(1).tolist() == [3, 2]
         assert bool(candidates[0, indices[0]].all())
         assert sorted(indices[1][drawn[1]].tolist()) == [2, 3]
@@ -652,3 +652,132 @@ class TestOnCuda:
             assert len(expected) > 0 and len(got) == len(expected)
             assert_close(got.bboxes.cpu(), expected.bboxes, rtol=1e-5, atol=1e-4)
             assert_close(got.scores.cpu(), expected.scores, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- RoI head
+
+
+def roi_head_twins(num: int):
+    """mmdet's StandardRoIHead and BatchSampledRoIHead (its batch path forced, as on CUDA)
+    with the same box head weights and sampler size."""
+    def build(head_type: str, assigner: str):
+        return MODELS.build(dict(
+            type=head_type,
+            bbox_roi_extractor=dict(
+                type='PortableSingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
+                roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=2)),
+            bbox_head=dict(type='PortableShared2FCBBoxHead', **BBOX_CFG),
+            train_cfg=ConfigDict(
+                assigner=dict(type=assigner, pos_iou_thr=0.5, neg_iou_thr=0.5,
+                              min_pos_iou=0.5, match_low_quality=False, ignore_iof_thr=-1),
+                sampler=dict(type='RandomSampler', num=num, pos_fraction=0.25,
+                             neg_pos_ub=-1, add_gt_as_proposals=True),
+                pos_weight=-1, debug=False)))
+    stock = randomise(build('StandardRoIHead', 'MaxIoUAssigner'), 0)
+    batched = build('BatchSampledRoIHead', 'SyncFreeMaxIoUAssigner')
+    batched.load_state_dict(stock.state_dict())
+    batched.batch_sampling = 'always'
+    return stock.train(), batched.train()
+
+
+def roi_training_batch(num_gts=(3, 3), num_proposals=(40, 40), seed: int = 0):
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(seed)
+    proposals, samples = [], []
+    for count, num_props in zip(num_gts, num_proposals):
+        xy = torch.rand(count, 2, generator=g) * IMAGE * 0.6
+        gt_boxes = torch.cat([xy, xy + 12 + torch.rand(count, 2, generator=g) * 30], 1)
+        # proposals: jittered copies of the ground truths (positives) and random boxes
+        near = gt_boxes.repeat(4, 1)[:num_props // 2] + torch.randn(
+            min(num_props // 2, 4 * count), 4, generator=g) * 2
+        xy = torch.rand(num_props - len(near), 2, generator=g) * IMAGE * 0.7
+        far = torch.cat([xy, xy + 6 + torch.rand(len(xy), 2, generator=g) * 30], 1)
+        proposals.append(InstanceData(bboxes=torch.cat([near, far]),
+                                      scores=torch.rand(num_props, generator=g)))
+        sample = DetDataSample(metainfo=dict(img_shape=(IMAGE, IMAGE)))
+        sample.gt_instances = InstanceData(
+            bboxes=gt_boxes, labels=torch.randint(0, NUM_CLASSES, (count, ), generator=g))
+        samples.append(sample)
+    return proposals, samples
+
+
+def roi_losses(head, proposals, samples, seed: int = 0):
+    feats = [f.clone().requires_grad_() for f in features()]
+    torch.manual_seed(seed)
+    losses = head.loss(feats, copy.deepcopy(proposals), samples)
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    return losses, feats[0].grad
+
+
+def test_batch_sampled_roi_head_taking_every_candidate_gives_mmdet_losses():
+    """With a sampler that takes every candidate (and images with as many candidates)
+    nothing is random: the batch path's losses and gradients are mmdet's."""
+    stock, batched = roi_head_twins(num=10 ** 6)
+    proposals, samples = roi_training_batch()
+    expected, expected_grad = roi_losses(stock, proposals, samples)
+    got, got_grad = roi_losses(batched, proposals, samples)
+    assert set(got) == set(expected) == {'loss_cls', 'acc', 'loss_bbox'}
+    for key in expected:
+        assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-7)
+    assert float(expected['loss_bbox']) > 0
+
+
+def test_batch_sampled_roi_head_draws_mmdet_sample_sizes(monkeypatch):
+    _, batched = roi_head_twins(num=32)
+    proposals, samples = roi_training_batch(num_gts=(3, 1), num_proposals=(60, 20))
+    seen = {}
+    bbox_loss = batched.bbox_head.loss
+
+    def spy(cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights):
+        seen.update(rois=rois, labels=labels, label_weights=label_weights)
+        return bbox_loss(cls_score, bbox_pred, rois, labels, label_weights, bbox_targets,
+                         bbox_weights)
+    monkeypatch.setattr(batched.bbox_head, 'loss', spy)
+    torch.manual_seed(0)
+    batched.loss(features(), copy.deepcopy(proposals), samples)
+    labels = seen['labels'].view(2, -1)
+    weights = seen['label_weights'].view(2, -1)
+    assert labels.shape == (2, 32)
+    for img, (props, sample) in enumerate(zip(proposals, samples)):
+        gts = sample.gt_instances
+        candidates = torch.cat([gts.bboxes, props.bboxes])
+        assign = batched.bbox_assigner.assign(InstanceData(priors=candidates), gts)
+        assign.gt_inds[:len(gts)] = torch.arange(1, len(gts) + 1)  # gts assigned to themselves
+        num_pos = min(int((assign.gt_inds > 0).sum()), 8)
+        num_neg = min(int((assign.gt_inds == 0).sum()), 32 - num_pos)
+        assert int((labels[img] < NUM_CLASSES).sum()) == num_pos > 0
+        assert int((weights[img] > 0).sum()) == num_pos + num_neg
+        assert bool((labels[img][:num_pos] < NUM_CLASSES).all())  # positives first
+        assert bool((seen['rois'].view(2, 32, 5)[img, :, 0] == img).all())
+    assert int((weights[1] > 0).sum()) < 32  # 21 candidates: unfilled slots weigh nothing
+
+
+def test_batch_sampled_roi_head_waits_less_for_the_device():
+    from bench.common import SyncCounter
+    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    stock, batched = roi_head_twins(num=32)
+    batched.bbox_head.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
+        key: value for key, value in BBOX_CFG['bbox_coder'].items() if key != 'type'})
+    proposals, samples = roi_training_batch()
+    counters = []
+    for head in (stock, batched):
+        head.loss(features(), copy.deepcopy(proposals), samples)  # constants made once
+        with SyncCounter() as counter:
+            head.loss(features(), copy.deepcopy(proposals), samples)
+        counters.append(counter.syncs)
+    # left: the RoI extractor's split by level (one nonzero each) and the L1 loss's check
+    assert counters[1] == {'nonzero': len(STRIDES), '_local_scalar_dense': 1}, counters[1]
+    assert sum(counters[0].values()) > sum(counters[1].values()) + 2 * 2
+
+
+def test_batch_sampled_roi_head_keeps_mmdet_path_on_cpu():
+    stock, batched = roi_head_twins(num=32)
+    batched.batch_sampling = 'cuda'
+    proposals, samples = roi_training_batch()
+    expected, _ = roi_losses(stock, proposals, samples, seed=5)
+    got, _ = roi_losses(batched, proposals, samples, seed=5)
+    for key in expected:  # same draw: the per-image path with the same assigner results
+        assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='batch_sampling must be one of'):
+        MODELS.build(dict(type='BatchSampledRoIHead', batch_sampling='gpu'))

@@ -34,7 +34,7 @@ model = dict(
         loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
         loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
     roi_head=dict(
-        type='StandardRoIHead',
+        type='BatchSampledRoIHead',
         bbox_roi_extractor=dict(
             type='PortableSingleRoIExtractor',
             roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0),

@@ -12,7 +12,6 @@ import torch
 from mmdet.models.dense_heads import RPNHead
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
-from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import (
     BaseBoxes,
@@ -27,7 +26,11 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from custom.models.task_modules import DeviceRandomSampler, SyncFreeMaxIoUAssigner
+from custom.models.task_modules import SyncFreeMaxIoUAssigner
+from custom.models.task_modules.batch_random_draw import (
+    draws_like_random_sampler,
+    random_sampler_draw,
+)
 from custom.ops import batched_nms
 
 BATCH_SAMPLING_MODES = ('cuda', 'always', 'never')
@@ -276,7 +279,7 @@ class PortableRPNHead(RPNHead):
             self.batch_sampling == 'cuda' and device.type == 'cuda')
         return (mode_applies and unmap_outputs and not return_sampling_results
                 and isinstance(self.assigner, SyncFreeMaxIoUAssigner)
-                and type(self.sampler) in (RandomSampler, DeviceRandomSampler)
+                and draws_like_random_sampler(self.sampler)
                 and not self.sampler.add_gt_as_proposals)
 
     def _batch_anchor_targets(self, anchors: Tensor, gt_inds: Tensor, gt_labels: Tensor,
@@ -296,7 +299,7 @@ class PortableRPNHead(RPNHead):
             positive and one negative per image, as mmdet's ``SamplingResult`` counts).
         """
         num_imgs, num_anchors = gt_inds.shape
-        pos_idx, pos_valid, neg_idx, neg_valid = self._sample_batch(gt_inds)
+        pos_idx, pos_valid, neg_idx, neg_valid = random_sampler_draw(self.sampler, gt_inds)
         target_dim = 4 if self.reg_decoded_bbox else self.bbox_coder.encode_size
         labels = gt_inds.new_full((num_imgs, num_anchors), self.num_classes)
         label_weights = anchors.new_zeros(num_imgs, num_anchors)
@@ -326,24 +329,6 @@ class PortableRPNHead(RPNHead):
         label_weights.scatter_add_(1, neg_idx, neg_valid.to(label_weights.dtype))
         avg_factor = (pos_valid.sum(1).clamp(min=1) + neg_valid.sum(1).clamp(min=1)).sum()
         return labels, label_weights, bbox_targets, bbox_weights, avg_factor.float()
-
-    def _sample_batch(self, gt_inds: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """``RandomSampler``'s counts for every image at once, drawn on the device.
-
-        Returns:
-            tuple: positive indices (B, P) and which of them are sampled (B, P) bool, then
-            negative indices (B, num) and which are sampled.
-        """
-        sampler = self.sampler
-        pos_idx, pos_valid = _uniform_subset(gt_inds > 0, int(sampler.num * sampler.pos_fraction))
-        num_pos = pos_valid.sum(1)
-        num_neg = sampler.num - num_pos
-        if sampler.neg_pos_ub >= 0:
-            upper = (sampler.neg_pos_ub * num_pos.clamp(min=1)).long()
-            num_neg = torch.minimum(num_neg, upper)
-        neg_idx, neg_valid = _uniform_subset(gt_inds == 0, sampler.num)
-        ranks = torch.arange(neg_idx.size(1), device=neg_idx.device)
-        return pos_idx, pos_valid, neg_idx, neg_valid & (ranks < num_neg[:, None])
 
     @staticmethod
     def _levels_joined(per_level: List[Tensor], channels: int) -> Tensor:
@@ -484,24 +469,3 @@ class PortableRPNHead(RPNHead):
         del results.level_ids
         return results
 
-
-def _uniform_subset(candidates: Tensor, size: int) -> Tuple[Tensor, Tensor]:
-    """Per row, ``size`` candidates drawn uniformly without replacement (all of them if
-    fewer), with no host synchronisation.
-
-    Each candidate gets a uniform random key in [0, 1), the others 2; the ``size`` smallest
-    keys of a row are a uniform random subset of its candidates, padded with non-candidates
-    when it has fewer.
-
-    Args:
-        candidates (Tensor): (B, N) bool.
-        size (int): Wanted per row.
-
-    Returns:
-        tuple: indices (B, min(size, N)) and (B, min(size, N)) bool, True where the index is
-        a drawn candidate.
-    """
-    keys = torch.rand(candidates.shape, device=candidates.device)
-    keys = keys.masked_fill(~candidates, 2.0)
-    smallest, indices = keys.topk(min(size, candidates.size(1)), dim=1, largest=False)
-    return indices, smallest < 1.0
