@@ -602,6 +602,24 @@ class TestOnCuda:
         for key, expected in losses['cpu'].items():
             assert_close(losses['cuda'][key].cpu(), expected, rtol=1e-4, atol=1e-5)
 
+    def test_batch_sampled_roi_head_on_cuda_matches_mmdet_on_cpu(self, monkeypatch):
+        """On CUDA the RoI head takes its batch path by default; with a sampler that takes
+        every candidate its losses are mmdet's on the CPU."""
+        monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+        monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
+        stock, batched = roi_head_twins(num=10 ** 6)
+        batched.batch_sampling = 'cuda'
+        proposals, samples = roi_training_batch()
+        expected = stock.loss(features(), copy.deepcopy(proposals), samples)
+        batched.cuda()
+        cuda_proposals = [InstanceData(bboxes=p.bboxes.cuda(), scores=p.scores.cuda())
+                          for p in proposals]
+        cuda_samples = [s.to('cuda') for s in samples]
+        got = batched.loss([f.cuda() for f in features()], cuda_proposals, cuda_samples)
+        assert batched._samples_batch(torch.device('cuda'))
+        for key in expected:
+            assert_close(got[key].cpu(), expected[key], rtol=1e-4, atol=1e-5)
+
     def test_heads_forward_on_cuda_match_cpu(self, monkeypatch):
         # TF32 convolutions (on by default; matmuls are not) would move outputs by ~1e-3.
         monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
