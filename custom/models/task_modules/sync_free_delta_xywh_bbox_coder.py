@@ -1,27 +1,29 @@
-"""Box-delta encoding whose normalising constants stay on the device.
+"""Box-delta coding whose normalising constants stay on the device.
 
-Shape shorthand: N = box pairs.
+Shape shorthand: N = box pairs, C = classes with their own deltas (1 if class-agnostic).
 """
-from typing import Dict, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.registry import TASK_UTILS
-from mmdet.structures.bbox import BaseBoxes, get_box_tensor
+from mmdet.structures.bbox import BaseBoxes, HorizontalBoxes, get_box_tensor
 from torch import Tensor
 
 
 @TASK_UTILS.register_module()
 class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
-    """mmdet's ``DeltaXYWHBBoxCoder`` whose ``encode`` does not wait for the GPU.
+    """mmdet's ``DeltaXYWHBBoxCoder`` whose ``encode`` and ``decode`` do not wait for the GPU.
 
-    mmdet's ``bbox2delta`` makes its means and stds tensors from Python lists at every call
-    (``new_tensor``): on CUDA that is a copy from pageable host memory, which PyTorch ends
-    with a stream synchronisation, so the host waits for all queued GPU work, twice per image
-    and stage of a training step (the targets of the RPN and of the RoI head). Here the
-    constants are made once per device and dtype and reused; the arithmetic is
-    ``bbox2delta``'s, operation for operation, so the deltas are bit-identical (tested).
-    ``decode`` is mmdet's.
+    mmdet's ``bbox2delta`` and ``delta2bbox`` make their means and stds tensors from Python
+    lists at every call (``new_tensor``): on CUDA that is a copy from pageable host memory,
+    which PyTorch ends with a stream synchronisation, so the host waits for all queued GPU
+    work, in training twice per image and stage (the targets of the RPN and of the RoI head)
+    and in inference at every decoding. Here the constants are made once per device and
+    dtype and reused; the arithmetic is mmdet's, operation for operation, so deltas and
+    boxes are bit-identical (tested). Batched (3-D) decoding, tensor ``max_shape`` and ONNX
+    export take mmdet's path.
 
     Same arguments as ``DeltaXYWHBBoxCoder``.
     """
@@ -52,6 +54,64 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
         deltas = torch.cat([(gxy - pxy) / pwh, torch.log(gwh / pwh)], dim=-1)
         means, stds = self._means_stds(deltas)
         return deltas.sub_(means).div_(stds)
+
+    def decode(self,
+               bboxes: Union[Tensor, BaseBoxes],
+               pred_bboxes: Tensor,
+               max_shape: Optional[Sequence[int]] = None,
+               wh_ratio_clip: Optional[float] = 16 / 1000) -> Union[Tensor, BaseBoxes]:
+        """Boxes from ``bboxes`` moved by the normalised deltas ``pred_bboxes``.
+
+        Args:
+            bboxes (Tensor | BaseBoxes): (N, 4) source boxes.
+            pred_bboxes (Tensor): (N, 4 * C) deltas.
+            max_shape (Sequence[int], optional): (H, W) to clip the boxes to.
+            wh_ratio_clip (float): Largest log-scale change allowed, as mmdet's.
+
+        Returns:
+            Tensor | BaseBoxes: (N, 4 * C) boxes.
+        """
+        if (pred_bboxes.ndim != 2 or isinstance(max_shape, Tensor)
+                or torch.onnx.is_in_onnx_export()):
+            return super().decode(bboxes, pred_bboxes, max_shape, wh_ratio_clip)
+        rois = get_box_tensor(bboxes)
+        assert pred_bboxes.size(0) == rois.size(0)
+        decoded = self._delta2bbox(rois, pred_bboxes, max_shape, wh_ratio_clip)
+        if self.use_box_type:
+            assert decoded.size(-1) == 4, \
+                'Cannot warp decoded boxes with box type when decoded boxes have shape of ' \
+                '(N, num_classes * 4)'
+            return HorizontalBoxes(decoded)
+        return decoded
+
+    def _delta2bbox(self, rois: Tensor, deltas: Tensor, max_shape: Optional[Sequence[int]],
+                    wh_ratio_clip: float) -> Tensor:
+        """mmdet's ``delta2bbox``, step for step, with this coder's settings and cached
+        constants. (N, 4) rois and (N, 4 * C) deltas -> (N, 4 * C) boxes."""
+        num_bboxes, num_classes = deltas.size(0), deltas.size(1) // 4
+        if num_bboxes == 0:
+            return deltas
+        deltas = deltas.reshape(-1, 4)
+        means, stds = self._means_stds(deltas)
+        denorm_deltas = deltas * stds + means
+        dxy, dwh = denorm_deltas[:, :2], denorm_deltas[:, 2:]
+        rois_ = rois.repeat(1, num_classes).reshape(-1, 4)
+        pxy = ((rois_[:, :2] + rois_[:, 2:]) * 0.5)
+        pwh = (rois_[:, 2:] - rois_[:, :2])
+        dxy_wh = pwh * dxy
+        max_ratio = np.abs(np.log(wh_ratio_clip))
+        if self.add_ctr_clamp:
+            dxy_wh = torch.clamp(dxy_wh, max=self.ctr_clamp, min=-self.ctr_clamp)
+            dwh = torch.clamp(dwh, max=max_ratio)
+        else:
+            dwh = dwh.clamp(min=-max_ratio, max=max_ratio)
+        gxy = pxy + dxy_wh
+        gwh = pwh * dwh.exp()
+        bboxes = torch.cat([gxy - (gwh * 0.5), gxy + (gwh * 0.5)], dim=-1)
+        if self.clip_border and max_shape is not None:
+            bboxes[..., 0::2].clamp_(min=0, max=max_shape[1])
+            bboxes[..., 1::2].clamp_(min=0, max=max_shape[0])
+        return bboxes.reshape(num_bboxes, -1)
 
     def _means_stds(self, like: Tensor) -> Tuple[Tensor, Tensor]:
         """(1, 4) means and stds on ``like``'s device and dtype, made on first use."""
