@@ -269,6 +269,7 @@ STOCK_NAMES = {
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
     'IterativeBBoxRoIHead': 'StandardRoIHead',
     'BatchSampledRoIHead': 'StandardRoIHead',
+    'SyncFreeDetDataPreprocessor': 'DetDataPreprocessor',
     'DeviceRandomSampler': 'RandomSampler',
     'SyncFreeMaxIoUAssigner': 'MaxIoUAssigner',
     'SyncFreeDeltaXYWHBBoxCoder': 'DeltaXYWHBBoxCoder',
