@@ -28,12 +28,12 @@ from torch import Tensor
 
 from custom.models.task_modules import SyncFreeMaxIoUAssigner
 from custom.models.task_modules.batch_random_draw import (
+    batch_sampling_applies,
+    checked_batch_sampling,
     draws_like_random_sampler,
     random_sampler_draw,
 )
 from custom.ops import batched_nms
-
-BATCH_SAMPLING_MODES = ('cuda', 'always', 'never')
 
 
 @MODELS.register_module()
@@ -75,10 +75,7 @@ class PortableRPNHead(RPNHead):
     """
 
     def __init__(self, *args, batch_sampling: str = 'cuda', **kwargs) -> None:
-        if batch_sampling not in BATCH_SAMPLING_MODES:
-            raise ValueError(f'PortableRPNHead: batch_sampling must be one of '
-                             f'{BATCH_SAMPLING_MODES}, got {batch_sampling!r}')
-        self.batch_sampling = batch_sampling
+        self.batch_sampling = checked_batch_sampling(batch_sampling, 'PortableRPNHead')
         super().__init__(*args, **kwargs)
 
     def get_anchors(self, featmap_sizes: List[tuple], batch_img_metas: List[dict],
@@ -275,9 +272,8 @@ class PortableRPNHead(RPNHead):
     def _samples_batch(self, device: torch.device, unmap_outputs: bool,
                        return_sampling_results: bool) -> bool:
         """Whether :meth:`get_targets` takes the batch path (see the class docstring)."""
-        mode_applies = self.batch_sampling == 'always' or (
-            self.batch_sampling == 'cuda' and device.type == 'cuda')
-        return (mode_applies and unmap_outputs and not return_sampling_results
+        return (batch_sampling_applies(self.batch_sampling, device)
+                and unmap_outputs and not return_sampling_results
                 and isinstance(self.assigner, SyncFreeMaxIoUAssigner)
                 and draws_like_random_sampler(self.sampler)
                 and not self.sampler.add_gt_as_proposals)

@@ -20,11 +20,11 @@ from torch.nn.utils.rnn import pad_sequence
 
 from custom.models.task_modules import SyncFreeMaxIoUAssigner
 from custom.models.task_modules.batch_random_draw import (
+    batch_sampling_applies,
+    checked_batch_sampling,
     draws_like_random_sampler,
     random_sampler_draw,
 )
-
-BATCH_SAMPLING_MODES = ('cuda', 'always', 'never')
 
 
 @MODELS.register_module()
@@ -51,10 +51,7 @@ class BatchSampledRoIHead(StandardRoIHead):
     """
 
     def __init__(self, *args, batch_sampling: str = 'cuda', **kwargs) -> None:
-        if batch_sampling not in BATCH_SAMPLING_MODES:
-            raise ValueError(f'{type(self).__name__}: batch_sampling must be one of '
-                             f'{BATCH_SAMPLING_MODES}, got {batch_sampling!r}')
-        self.batch_sampling = batch_sampling
+        self.batch_sampling = checked_batch_sampling(batch_sampling, type(self).__name__)
         super().__init__(*args, **kwargs)
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
@@ -89,9 +86,8 @@ class BatchSampledRoIHead(StandardRoIHead):
 
     def _samples_batch(self, device: torch.device) -> bool:
         """Whether :meth:`loss` takes the batch path."""
-        mode_applies = self.batch_sampling == 'always' or (
-            self.batch_sampling == 'cuda' and device.type == 'cuda')
-        return (mode_applies and self.with_bbox and not self.with_mask
+        return (batch_sampling_applies(self.batch_sampling, device)
+                and self.with_bbox and not self.with_mask
                 and isinstance(self.bbox_assigner, SyncFreeMaxIoUAssigner)
                 and draws_like_random_sampler(self.bbox_sampler))
 

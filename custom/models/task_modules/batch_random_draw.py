@@ -10,6 +10,28 @@ from torch import Tensor
 
 from .device_random_sampler import DeviceRandomSampler
 
+# ``batch_sampling`` of the heads that draw for the whole batch: on CUDA tensors only (so CPU
+# training keeps mmdet's per-image draw), on any device, or never.
+BATCH_SAMPLING_MODES = ('cuda', 'always', 'never')
+
+
+def checked_batch_sampling(mode: str, owner: str) -> str:
+    """``mode`` if it is one of :data:`BATCH_SAMPLING_MODES`.
+
+    Raises:
+        ValueError: naming ``owner`` (the head's class) and the modes.
+    """
+    if mode not in BATCH_SAMPLING_MODES:
+        raise ValueError(f'{owner}: batch_sampling must be one of {BATCH_SAMPLING_MODES}, '
+                         f'got {mode!r}')
+    return mode
+
+
+def batch_sampling_applies(mode: str, device: torch.device) -> bool:
+    """Whether a head in ``mode`` draws for the whole batch when its tensors are on
+    ``device``."""
+    return mode == 'always' or (mode == 'cuda' and device.type == 'cuda')
+
 
 def draws_like_random_sampler(sampler: object) -> bool:
     """Whether ``sampler`` is mmdet's plain random sampler (or ours), whose draw
