@@ -87,8 +87,7 @@ def phase_table(results: dict[str, SyncCounter]) -> str:
 def count_inference(args: argparse.Namespace, argv: list[str] | None) -> dict:
     """Ops and host syncs of one inference call of each of infer_speed.py's contenders."""
     from bench.infer_speed import inference_calls
-    size = (64, 96) if args.quick else (
-        tuple(args.size) if args.size != (512, 512) else (800, 1333))
+    size = (64, 96) if args.quick else tuple(args.size or (800, 1333))
     register_modules()
     calls = inference_calls(size, 'cpu', False, stock=True,
                             proposals=64 if args.quick else None)
@@ -110,7 +109,9 @@ def count_inference(args: argparse.Namespace, argv: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))
+    parser.add_argument('--size', type=int, nargs=2, default=None, metavar=('H', 'W'),
+                        help='input (default 512 512 for a training step, 800 1333 for '
+                             'inference)')
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--inference', action='store_true',
                         help="count one inference call (infer_speed.py's) instead of a step")
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error('sync_count.py counts on the CPU (--device cpu)')
     if args.inference:
         return count_inference(args, argv)
-    size, batch, counts = tuple(args.size), args.batch, {}
+    size, batch, counts = tuple(args.size or (512, 512)), args.batch, {}
     if args.quick:
         size, batch, counts = (64, 64), 1, dict(proposals=64, rois=16)
     register_modules()
