@@ -197,7 +197,9 @@ def test_sync_free_assigner_defaults_to_the_sync_free_overlaps():
 @pytest.mark.parametrize('max_shape', [None, (150, 180)])
 @pytest.mark.parametrize('options', [dict(), dict(add_ctr_clamp=True, ctr_clamp=8),
                                      dict(clip_border=False),
-                                     dict(target_stds=(0.1, 0.1, 0.2, 0.2))])
+                                     dict(target_stds=(0.1, 0.1, 0.2, 0.2)),
+                                     dict(target_means=(0.1, -0.2, 0.05, 0.0),
+                                          target_stds=(0.1, 0.1, 0.2, 0.2))])
 def test_sync_free_coder_decodes_as_mmdet(options, max_shape, num_classes):
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 
