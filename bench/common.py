@@ -298,7 +298,10 @@ def build_mmdet_model(cfg, device: str, train: bool) -> torch.nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model).to(device)
     if uses_channels_last(cfg):
-        model.to(memory_format=torch.channels_last)
+        from types import SimpleNamespace
+
+        from custom.engine import ChannelsLastHook
+        ChannelsLastHook().before_run(SimpleNamespace(model=model))  # as the runner would
     return model.train(train)
 
 

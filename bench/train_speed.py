@@ -17,7 +17,8 @@ alike. Models, random weights (no ``init_weights``, nothing downloaded):
   Default input 512x512 on CPU, 800x1333 on CUDA.
 - ``r18-digits``, ``vgg16-digits``: classicdet's digits configs vs the same configs with
   mmdet's own RPN head, RoI extractor, mmcv RoIAlign and bbox head (what classicdet replaced),
-  at the digits size (320) and the config's batch.
+  at the digits size (320) and the config's batch. The twins train in NCHW layout: mmcv's
+  RoIAlign reads channels-last features wrongly.
 
 All contenders use SGD (momentum 0.9, weight decay 1e-4, ``--lr``) through the config's optim
 wrapper (its gradient clipping included) or, for torchvision, its plain loop. ``amp``:
@@ -82,6 +83,10 @@ def config_for(name: str, ours: str, counts: dict):
     if name == 'stock-parts':
         cfg = load_model_config(ours, NUM_CLASSES)
         cfg.model = with_stock_parts(cfg.model.to_dict())
+        # mmcv's RoIAlign pools channels-last features wrongly (ChannelsLastHook refuses it),
+        # so the twin trains NCHW, as stock mmdet does.
+        cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                            if hook.get('type') != 'ChannelsLastHook']
     elif name.startswith('mmdet::'):
         cfg = load_model_config(mmdet_config_path(name[len('mmdet::'):]), NUM_CLASSES)
     else:

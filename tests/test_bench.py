@@ -112,8 +112,7 @@ def test_stock_parts_twin_builds_mmdet_and_mmcv_modules():
     from custom.models.dense_heads import PortableRPNHead
 
     ours = common.load_model_config(R18_DIGITS, num_classes=10)
-    twin = common.load_model_config(R18_DIGITS, num_classes=10)
-    twin.model = common.with_stock_parts(twin.model.to_dict())
+    twin = train_speed.config_for('stock-parts', R18_DIGITS, {})
     assert twin.model['backbone'] == ours.model.backbone.to_dict()  # only the parts differ
     ours_model = common.build_mmdet_model(ours, 'cpu', train=False)
     twin_model = common.build_mmdet_model(twin, 'cpu', train=False)
@@ -131,6 +130,20 @@ def test_stock_parts_twin_builds_mmdet_and_mmcv_modules():
     # Same parameters, so the two train the same network.
     assert {k: v.shape for k, v in ours_model.state_dict().items()} == \
         {k: v.shape for k, v in twin_model.state_dict().items()}
+
+
+def test_stock_parts_twin_trains_nchw_and_ours_channels_last():
+    ours = train_speed.config_for(R18_DIGITS, R18_DIGITS, {})
+    twin = train_speed.config_for('stock-parts', R18_DIGITS, {})
+    assert common.uses_channels_last(ours) and not common.uses_channels_last(twin)
+    assert common.build_mmdet_model(ours, 'cpu', train=True).backbone.conv1.weight \
+        .is_contiguous(memory_format=torch.channels_last)
+    assert common.build_mmdet_model(twin, 'cpu', train=True).backbone.conv1.weight \
+        .is_contiguous()
+    # the twin's mmcv RoIAlign with the hook kept: refused, not silently wrong
+    twin.custom_hooks = ours.custom_hooks
+    with pytest.raises(ValueError, match="mmcv's RoIAlign"):
+        common.build_mmdet_model(twin, 'cpu', train=True)
 
 
 def test_stock_mmdet_config_is_mmdets_own_without_pretrained_weights():

@@ -5,6 +5,20 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from torch import nn
+
+
+def nchw_only_layers(model: nn.Module) -> list[str]:
+    """Names of the layers that compute wrong results on channels-last input.
+
+    mmcv's ``RoIAlign`` hands its input to mmcv's kernel, which reads the raw buffer as NCHW
+    without checking strides: on channels-last CPU features it pools the wrong values
+    (tested), with no error. With ``use_torchvision=True`` it runs torchvision's kernel,
+    which honours strides.
+    """
+    from mmcv.ops import RoIAlign
+    return [name for name, module in model.named_modules()
+            if isinstance(module, RoIAlign) and not module.use_torchvision]
 
 
 @HOOKS.register_module()
@@ -14,10 +28,21 @@ class ChannelsLastHook(Hook):
     oneDNN's CPU convolutions (and cuDNN's tensor-core kernels) are faster on NHWC data; a
     convolution whose weight is channels-last produces channels-last output, so converting
     the weights once is enough. The numbers computed are the same up to float rounding.
+
+    Raises:
+        ValueError: Before the run, when the model holds a layer that reads its input as
+            NCHW whatever its strides (:func:`nchw_only_layers`).
     """
 
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        wrong = nchw_only_layers(model)
+        if wrong:
+            raise ValueError(
+                f"ChannelsLastHook: mmcv's RoIAlign ({', '.join(wrong)}) reads features as "
+                'NCHW whatever their strides and would pool channels-last features wrongly; '
+                "use roi_layer=dict(type='PortableRoIAlign', ...) or drop ChannelsLastHook "
+                'from custom_hooks')
         model.to(memory_format=torch.channels_last)

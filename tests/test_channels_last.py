@@ -1,0 +1,82 @@
+"""ChannelsLastHook: NHWC convolutions give the same losses, and layers that would silently
+compute wrong results on NHWC features are refused."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torchvision
+from mmcv.ops import RoIAlign
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from torch import nn
+
+from bench.common import digit_canvases, mmdet_batch, uses_channels_last
+from custom.engine import ChannelsLastHook
+from custom.ops import PortableRoIAlign
+
+ROIS = torch.tensor([[0, 1.0, 2.0, 15.0, 17.0], [1, 3.0, 3.0, 9.0, 12.0]])
+
+
+def _features():
+    return torch.randn(2, 8, 20, 20, generator=torch.Generator().manual_seed(0))
+
+
+def test_mmcv_roi_align_pools_channels_last_features_wrongly():
+    # The reason for the hook's check: mmcv's CPU kernel ignores strides.
+    feats = _features()
+    expected = torchvision.ops.roi_align(feats, ROIS, 7, 0.5, 2, True)
+    nhwc = feats.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(RoIAlign(7, 0.5, 2)(feats, ROIS), expected)
+    assert (RoIAlign(7, 0.5, 2)(nhwc, ROIS) - expected).abs().max() > 0.1
+    torch.testing.assert_close(PortableRoIAlign(7, 0.5, 2)(nhwc, ROIS), expected)
+
+
+def test_hook_refuses_mmcv_roi_align_and_names_it():
+    model = nn.ModuleDict(dict(conv=nn.Conv2d(3, 8, 3), pool=RoIAlign(7, 0.5, 2)))
+    with pytest.raises(ValueError, match=r"mmcv's RoIAlign \(pool\).*PortableRoIAlign"):
+        ChannelsLastHook().before_run(SimpleNamespace(model=model))
+    assert model['conv'].weight.is_contiguous()  # refused before converting anything
+
+
+def test_hook_accepts_roi_align_through_torchvision():
+    model = nn.ModuleDict(dict(conv=nn.Conv2d(3, 8, 3),
+                               pool=RoIAlign(7, 0.5, 2, use_torchvision=True)))
+    ChannelsLastHook().before_run(SimpleNamespace(model=model))
+    assert model['conv'].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model['conv'].weight.is_contiguous()
+
+
+@pytest.mark.parametrize('config', [
+    'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    'configs/faster_rcnn/faster-rcnn_r18_fpn_1x_coco.py',
+    'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
+    'configs/digits/faster-rcnn_r18_fpn_digits.py',
+    'configs/digits/faster-rcnn_vgg16_digits.py',
+])
+def test_detector_configs_train_channels_last(config):
+    assert uses_channels_last(Config.fromfile(config)), config
+
+
+def _losses(cfg, batch, channels_last: bool) -> dict:
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).train()
+    if channels_last:
+        ChannelsLastHook().before_run(SimpleNamespace(model=model))
+    weight = model.backbone.conv1.weight
+    assert weight.is_contiguous() != channels_last
+    torch.manual_seed(1)  # the same samples drawn in both layouts
+    return model(**model.data_preprocessor(batch, True), mode='loss')
+
+
+def test_r50_fpn_losses_equal_in_both_layouts():
+    cfg = Config.fromfile('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
+    cfg.model.roi_head.bbox_head.num_classes = 10
+    batch = mmdet_batch(digit_canvases((160, 192), 2, seed=3), 'cpu')
+    nchw = _losses(cfg, batch, channels_last=False)
+    nhwc = _losses(cfg, batch, channels_last=True)
+    assert nchw.keys() == nhwc.keys()
+    for key, value in nchw.items():
+        value = torch.stack(value).sum() if isinstance(value, list) else value
+        other = nhwc[key]
+        other = torch.stack(other).sum() if isinstance(other, list) else other
+        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=key)
