@@ -727,11 +727,14 @@ def roi_losses(head, proposals, samples, seed: int = 0):
     return losses, feats[0].grad
 
 
-def test_batch_sampled_roi_head_taking_every_candidate_gives_mmdet_losses():
-    """With a sampler that takes every candidate (and images with as many candidates)
-    nothing is random: the batch path's losses and gradients are mmdet's."""
+@pytest.mark.parametrize('num_gts, num_proposals', [((3, 3), (40, 40)), ((3, 1), (60, 20))])
+def test_batch_sampled_roi_head_taking_every_candidate_gives_mmdet_losses(
+        num_gts, num_proposals):
+    """With a sampler that takes every candidate nothing is random: the batch path's losses
+    and gradients are mmdet's, also when an image leaves slots unfilled (the second
+    case: 21 candidates against 63 slots)."""
     stock, batched = roi_head_twins(num=10 ** 6)
-    proposals, samples = roi_training_batch()
+    proposals, samples = roi_training_batch(num_gts, num_proposals)
     expected, expected_grad = roi_losses(stock, proposals, samples)
     got, got_grad = roi_losses(batched, proposals, samples)
     assert set(got) == set(expected) == {'loss_cls', 'acc', 'loss_bbox'}

@@ -40,12 +40,12 @@ class BatchSampledRoIHead(StandardRoIHead):
     ``RandomSampler`` draws and a uniformly drawn sample, but not mmdet's draw), the
     ground truths are added as candidates as mmdet's sampler adds them, and the targets of
     the batch's ``B x num`` sampled slots are written on the device. Slots an image cannot
-    fill (fewer than ``num`` candidates) get zero weights; they still count in the box
-    loss's average over rows and in the logged accuracy, where mmdet's count only the
-    sampled rows (the same when every image fills its ``num`` slots, as with the usual
-    thousand proposals and ``num=512``). On the
-    CPU mmdet's per-image sampling is kept by default, so training there reproduces mmdet's
-    for a seed. With a mask head, another sampler or assigner, mmdet's path is taken.
+    fill (fewer than ``num`` candidates) get zero weights, and the box head's loss leaves
+    them out of its averages and accuracy, as mmdet's rows only hold drawn RoIs (the batch
+    path needs a box head whose ``averages_over_weighted_rows()`` says so, such as
+    ``PortableShared2FCBBoxHead`` with its default losses). On the CPU mmdet's per-image
+    sampling is kept by default, so training there reproduces mmdet's for a seed. With a
+    mask head, another sampler, assigner or box head, mmdet's path is taken.
 
     Same arguments as ``StandardRoIHead``, plus ``batch_sampling``.
     """
@@ -89,7 +89,8 @@ class BatchSampledRoIHead(StandardRoIHead):
         return (batch_sampling_applies(self.batch_sampling, device)
                 and self.with_bbox and not self.with_mask
                 and isinstance(self.bbox_assigner, SyncFreeMaxIoUAssigner)
-                and draws_like_random_sampler(self.bbox_sampler))
+                and draws_like_random_sampler(self.bbox_sampler)
+                and getattr(self.bbox_head, 'averages_over_weighted_rows', lambda: False)())
 
     def _assigned_candidates(self, rpn_results_list: InstanceList,
                              batch_gt_instances: InstanceList,

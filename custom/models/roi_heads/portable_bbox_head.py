@@ -6,7 +6,7 @@ Shape shorthand: R = RoIs of one image, C = foreground classes, K = detections
 from typing import List, Optional, Tuple
 
 import torch
-from mmdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss, accuracy
+from mmdet.models.losses import CrossEntropyLoss, L1Loss, SmoothL1Loss
 from mmdet.models.roi_heads import Shared2FCBBoxHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
@@ -64,27 +64,49 @@ class PortableShared2FCBBoxHead(Shared2FCBBoxHead):
         Returns:
             dict: ``loss_cls``, ``acc`` and ``loss_bbox``, as mmdet's.
         """
-        if (self.reg_decoded_bbox or type(self.loss_bbox) not in (L1Loss, SmoothL1Loss)
-                or type(self.loss_cls) is not CrossEntropyLoss):
+        if not self.averages_over_weighted_rows():
             return super().loss(cls_score, bbox_pred, rois, labels, label_weights,
                                 bbox_targets, bbox_weights, reduction_override)
         losses = dict()
+        # Rows with a zero label weight are slots a batch sampler left unfilled; mmdet's
+        # targets have none, and then ``rows`` is mmdet's S.
+        sampled = label_weights > 0
+        rows = sampled.sum().float().clamp(min=1.0)
         if cls_score is not None and cls_score.numel() > 0:
-            avg_factor = (label_weights > 0).sum().float().clamp(min=1.0)
-            loss_cls = self.loss_cls(cls_score, labels, label_weights, avg_factor=avg_factor,
-                                     reduction_override=reduction_override)
-            losses.update(loss_cls if isinstance(loss_cls, dict) else dict(loss_cls=loss_cls))
-            if self.custom_activation:
-                losses.update(self.loss_cls.get_accuracy(cls_score, labels))
-            else:
-                losses['acc'] = accuracy(cls_score, labels)
+            losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights,
+                                               avg_factor=rows,
+                                               reduction_override=reduction_override)
+            losses['acc'] = self._sampled_accuracy(cls_score, labels, sampled, rows)
         if bbox_pred is not None:
             positive = (labels >= 0) & (labels < self.num_classes)
             losses['loss_bbox'] = self.loss_bbox(
                 self._label_deltas(bbox_pred, labels), bbox_targets,
-                bbox_weights * positive[:, None], avg_factor=bbox_targets.size(0),
+                bbox_weights * positive[:, None], avg_factor=rows,
                 reduction_override=reduction_override)
         return losses
+
+    def averages_over_weighted_rows(self) -> bool:
+        """Whether :meth:`loss` takes the mask-free path (mmdet's cross-entropy, an L1 or
+        smooth-L1 loss on deltas), whose averages and accuracy count only the rows with a
+        positive label weight: rows a batch sampler could not fill (weight 0) count
+        nowhere. mmdet's path counts every row."""
+        return (not self.reg_decoded_bbox and type(self.loss_bbox) in (L1Loss, SmoothL1Loss)
+                and type(self.loss_cls) is CrossEntropyLoss)
+
+    @staticmethod
+    def _sampled_accuracy(cls_score: Tensor, labels: Tensor, sampled: Tensor,
+                          rows: Tensor) -> Tensor:
+        """mmdet's top-1 ``accuracy`` (in %, shape (1,)) over the ``sampled`` rows only.
+
+        Args:
+            cls_score (Tensor): (S, C + 1) class logits.
+            labels (Tensor): (S,) targets.
+            sampled (Tensor): (S,) bool, the rows that count.
+            rows (Tensor): () float, their number (at least 1).
+        """
+        predicted = cls_score.topk(1, dim=1).indices.squeeze(1)  # ranked as mmdet's
+        correct = (predicted == labels) & sampled
+        return correct.float().sum(0, keepdim=True) * (100.0 / rows)
 
     def _label_deltas(self, bbox_pred: Tensor, labels: Tensor) -> Tensor:
         """(S, 4) deltas each row predicts for its label (any class's for background rows,
