@@ -288,20 +288,21 @@ def with_stock_parts(node):
 
 def uses_channels_last(cfg) -> bool:
     """Whether the config trains channels-last (it lists classicdet's ChannelsLastHook)."""
-    return any(hook.get('type') == 'ChannelsLastHook' for hook in cfg.get('custom_hooks', []))
+    from custom.engine import lists_channels_last_hook
+    return lists_channels_last_hook(cfg)
 
 
 def build_mmdet_model(cfg, device: str, train: bool) -> torch.nn.Module:
-    """``MODELS.build(cfg.model)`` on ``device``; weights stay PyTorch's initialisation."""
+    """``MODELS.build(cfg.model)`` on ``device``; weights stay PyTorch's initialisation.
+    Channels-last when the config lists ChannelsLastHook, as the runner would make it."""
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
+
+    from custom.engine import to_channels_last
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model).to(device)
     if uses_channels_last(cfg):
-        from types import SimpleNamespace
-
-        from custom.engine import ChannelsLastHook
-        ChannelsLastHook().before_run(SimpleNamespace(model=model))  # as the runner would
+        to_channels_last(model)
     return model.train(train)
 
 

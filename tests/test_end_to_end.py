@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -146,3 +147,12 @@ def test_python_api_predicts(digits, trained):
     h, w = cv2.imread(str(image)).shape[:2]
     assert (result['boxes'][:, [0, 2]] <= w + 1e-3).all()
     assert (result['boxes'][:, [1, 3]] <= h + 1e-3).all()
+    # The config lists ChannelsLastHook: the API predicts channels-last as tools/test.py
+    # does, with the detections of the NCHW model.
+    model = det.inferencer.model
+    assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    model.to(memory_format=torch.contiguous_format)
+    nchw = det.predict(str(image))
+    assert len(result['boxes']) > 0 and nchw['labels'].tolist() == result['labels'].tolist()
+    np.testing.assert_allclose(nchw['boxes'], result['boxes'], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(nchw['scores'], result['scores'], rtol=0, atol=1e-5)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 
+from ..engine import lists_channels_last_hook, to_channels_last
 from ..utils.safe_load import load_checkpoint_safely
 from .checkpoint_check import mismatched_keys, state_dict_of
 from .cli import CLIError
@@ -21,7 +22,9 @@ from .config import load_config, resolve_device
 
 
 class ClassicDetInferencer(DetInferencer):
-    """``DetInferencer`` that refuses a checkpoint of another architecture.
+    """``DetInferencer`` that refuses a checkpoint of another architecture, and runs
+    channels-last when the config's ``custom_hooks`` list ``ChannelsLastHook``, as
+    ``tools/test.py`` then does.
 
     mmdet's inferencer loads with ``strict=False`` and only warns about mismatched keys, so a
     wrong checkpoint gives a detector that silently predicts noise.
@@ -30,6 +33,10 @@ class ClassicDetInferencer(DetInferencer):
     def __init__(self, *args, **kwargs) -> None:
         self.checkpoint_path = kwargs.get('weights') or 'checkpoint'
         super().__init__(*args, **kwargs)
+
+    def _init_model(self, cfg, weights, device: str = 'cpu'):
+        model = super()._init_model(cfg, weights, device)
+        return to_channels_last(model) if lists_channels_last_hook(cfg) else model
 
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
         if checkpoint is not None:

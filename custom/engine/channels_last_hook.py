@@ -21,6 +21,29 @@ def nchw_only_layers(model: nn.Module) -> list[str]:
             if isinstance(module, RoIAlign) and not module.use_torchvision]
 
 
+def lists_channels_last_hook(cfg) -> bool:
+    """Whether a config's ``custom_hooks`` hold :class:`ChannelsLastHook`."""
+    return any(hook.get('type') in ('ChannelsLastHook', ChannelsLastHook)
+               for hook in cfg.get('custom_hooks', None) or [])
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Convert ``model``'s weights to channels-last, in place (see :class:`ChannelsLastHook`).
+
+    Raises:
+        ValueError: When the model holds a layer that reads its input as NCHW whatever its
+            strides (:func:`nchw_only_layers`); nothing is converted then.
+    """
+    wrong = nchw_only_layers(model)
+    if wrong:
+        raise ValueError(
+            f"ChannelsLastHook: mmcv's RoIAlign ({', '.join(wrong)}) reads features as "
+            'NCHW whatever their strides and would pool channels-last features wrongly; '
+            "use roi_layer=dict(type='PortableRoIAlign', ...) or drop ChannelsLastHook "
+            'from custom_hooks')
+    return model.to(memory_format=torch.channels_last)
+
+
 @HOOKS.register_module()
 class ChannelsLastHook(Hook):
     """Convert the model's weights to channels-last before training, validation and testing.
@@ -38,11 +61,4 @@ class ChannelsLastHook(Hook):
 
     def before_run(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        wrong = nchw_only_layers(model)
-        if wrong:
-            raise ValueError(
-                f"ChannelsLastHook: mmcv's RoIAlign ({', '.join(wrong)}) reads features as "
-                'NCHW whatever their strides and would pool channels-last features wrongly; '
-                "use roi_layer=dict(type='PortableRoIAlign', ...) or drop ChannelsLastHook "
-                'from custom_hooks')
-        model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
