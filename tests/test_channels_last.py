@@ -80,3 +80,50 @@ def test_r50_fpn_losses_equal_in_both_layouts():
         other = nhwc[key]
         other = torch.stack(other).sum() if isinstance(other, list) else other
         torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def _distributed_wrapper(monkeypatch, config: str, cuda: bool, **overrides) -> dict | None:
+    from custom.apis import runs
+    monkeypatch.setattr(runs.torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(runs, 'init_cpu_process_group', lambda launcher: True)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(overrides)
+    runs.use_cpu_collectives(cfg, 'pytorch')
+    return cfg.get('model_wrapper_cfg')
+
+
+R50 = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+
+
+def test_distributed_runs_convert_before_ddp_wraps(monkeypatch):
+    cpu = _distributed_wrapper(monkeypatch, R50, cuda=False)
+    assert cpu['type'] == 'CPUDistributedDataParallel' and cpu['channels_last'] is True
+    gpu = _distributed_wrapper(monkeypatch, R50, cuda=True)
+    assert gpu == dict(type='ChannelsLastDistributedDataParallel', broadcast_buffers=False,
+                       find_unused_parameters=False)
+    # a wrapper the user chose is kept; a config without the hook keeps mmengine's default
+    mine = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
+    assert _distributed_wrapper(monkeypatch, R50, cuda=True, model_wrapper_cfg=mine) == mine
+    assert _distributed_wrapper(monkeypatch, R50, cuda=True, custom_hooks=[]) is None
+    assert _distributed_wrapper(monkeypatch, R50, cuda=False,
+                                custom_hooks=[])['channels_last'] is False
+
+
+def test_ddp_wrappers_convert_the_module_first(tmp_path):
+    import torch.distributed as dist
+
+    from custom.engine import ChannelsLastDistributedDataParallel, CPUDistributedDataParallel
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
+                            world_size=1)
+    try:
+        for wrap in (ChannelsLastDistributedDataParallel,
+                     lambda module: CPUDistributedDataParallel(module, channels_last=True)):
+            model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 1))
+            wrapped = wrap(model)
+            weight = wrapped.module[0].weight
+            assert weight.is_contiguous(memory_format=torch.channels_last)
+            assert not weight.is_contiguous()
+        with pytest.raises(ValueError, match="mmcv's RoIAlign"):
+            ChannelsLastDistributedDataParallel(nn.ModuleDict(dict(pool=RoIAlign(7, 1.0))))
+    finally:
+        dist.destroy_process_group()

@@ -6,7 +6,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from ..engine import init_cpu_process_group
+from ..engine import init_cpu_process_group, lists_channels_last_hook
 from .cli import CLIError
 from .config import ensure_writable_dir
 
@@ -84,11 +84,25 @@ def prepare_test_config(cfg: Config,
 
 
 def use_cpu_collectives(cfg: Config, launcher: str) -> None:
-    """NCCL needs GPUs: distributed runs on CPU-only machines use gloo and a CPU DDP wrapper."""
-    if launcher != 'none' and not torch.cuda.is_available():
+    """NCCL needs GPUs: distributed runs on CPU-only machines use gloo and a CPU DDP wrapper.
+
+    A config that lists ``ChannelsLastHook`` gets a wrapper that converts the model before
+    DDP lays out its gradient buckets (the hook runs only after mmengine wrapped it).
+    """
+    if launcher == 'none':
+        return
+    channels_last = lists_channels_last_hook(cfg)
+    if not torch.cuda.is_available():
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(
             type='CPUDistributedDataParallel',
             broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            channels_last=channels_last)
         init_cpu_process_group(launcher)
+    elif channels_last and cfg.get('model_wrapper_cfg') is None:
+        # mmengine's default wrapper and arguments, converting first
+        cfg.model_wrapper_cfg = dict(
+            type='ChannelsLastDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))

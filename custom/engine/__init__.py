@@ -1,6 +1,7 @@
 """Training engine parts: atomic checkpoints, loss guards, backbone pre-training."""
 from .atomic_checkpoint_hook import AtomicCheckpointHook, assert_finite_parameters
 from .atomic_local_backend import AtomicLocalBackend, write_atomically
+from .channels_last_distributed_data_parallel import ChannelsLastDistributedDataParallel
 from .channels_last_hook import (
     ChannelsLastHook,
     lists_channels_last_hook,
@@ -13,9 +14,9 @@ from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastHook', 'lists_channels_last_hook',
-    'nchw_only_layers', 'to_channels_last', 'CPUDistributedDataParallel', 'CropPretrainHook',
-    'FiniteLossHook', 'init_cpu_process_group', 'NonFiniteLossError',
-    'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastDistributedDataParallel',
+    'ChannelsLastHook', 'lists_channels_last_hook', 'nchw_only_layers', 'to_channels_last',
+    'CPUDistributedDataParallel', 'CropPretrainHook', 'FiniteLossHook', 'init_cpu_process_group',
+    'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
     'restore_random_state', 'write_atomically'
 ]

@@ -8,6 +8,8 @@ import torch.distributed as dist
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
+from .channels_last_hook import to_channels_last
+
 
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
@@ -16,9 +18,16 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     mmengine always passes ``device_ids=[LOCAL_RANK]``, which torch's DDP refuses for CPU
     modules; here they are dropped so that each process trains on the CPU and gradients are
     all-reduced over gloo.
+
+    Args:
+        channels_last (bool): Convert the module to channels-last before DDP lays out its
+            gradient buckets (see ``ChannelsLastDistributedDataParallel``). Defaults to False.
+        **kwargs: ``MMDistributedDataParallel``'s arguments.
     """
 
-    def __init__(self, module, device_ids=None, **kwargs) -> None:
+    def __init__(self, module, device_ids=None, channels_last: bool = False, **kwargs) -> None:
+        if channels_last:
+            module = to_channels_last(module)
         super().__init__(module=module, device_ids=None, **kwargs)
 
 
