@@ -130,9 +130,12 @@ def _adaptive_bins(table: Tensor, rois: Tensor, height: int, width: int,
     offsets = (torch.cumsum(bag_sizes, 0) - bag_sizes).int()  # the indices' dtype
     bins = F.embedding_bag(torch.cat(indices), table, offsets,
                            per_sample_weights=torch.cat(weights), mode='sum')
-    bins_per_roi = output_size[0] * output_size[1]
-    roi_order = torch.argsort(torch.cat(members))  # from group order back to RoI order
-    return bins.view(-1, bins_per_roi, table.size(1))[roi_order].view(-1, table.size(1))
+    bins = bins.view(-1, output_size[0] * output_size[1], table.size(1))
+    # From group order back to RoI order by writing each RoI's rows to its place: the
+    # backward is a row gather. Reading with the inverse permutation instead would make the
+    # backward an accumulating scatter, which is 5x slower on a CPU.
+    return bins.new_empty(bins.shape).index_copy(0, torch.cat(members),
+                                                 bins).view(-1, table.size(1))
 
 
 def roi_align_gather(input: Tensor, rois: Tensor, output_size: int | tuple[int, int],
