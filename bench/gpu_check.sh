@@ -221,7 +221,7 @@ export RESULTS
 export -f bench
 # The figures the goals are about first (R50-FPN training, fp32 and AMP, with a profile of
 # one step per contender), then the digits models, inference, the tools on CUDA, NMS.
-stage train-r50 150 "$BENCH_LOG" bench train_speed.py --models r50 --precision fp32 amp \
+stage train-r50 150 "$BENCH_LOG" bench train_speed.py --models r50 --precision fp32 amp --nchw \
     --repeats 5 --warmup 2 --profile
 stage train-digits 90 "$BENCH_LOG" bench train_speed.py --models r18-digits vgg16-digits \
     --precision fp32 amp --repeats 5 --warmup 2

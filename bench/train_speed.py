@@ -2,7 +2,7 @@
 
     python bench/train_speed.py [--models r50 r18-digits vgg16-digits] [--size H W]
         [--batch B] [--precision fp32 [amp]] [--device cpu|cuda] [--repeats 3] [--profile]
-        [--quick] [--no-record]
+        [--nchw] [--quick] [--no-record]
 
 One timed unit is one full training step: data preprocessing (normalise, pad), forward with
 losses, backward, optimizer step, on a batch of digits canvases that every contender gets
@@ -19,6 +19,8 @@ alike. Models, random weights (no ``init_weights``, nothing downloaded):
   mmdet's own RPN head, RoI extractor, mmcv RoIAlign and bbox head (what classicdet replaced),
   at the digits size (320) and the config's batch. The twins train in NCHW layout: mmcv's
   RoIAlign reads channels-last features wrongly.
+- ``--nchw`` adds ``classicdet NCHW``: classicdet's config without its ChannelsLastHook, so
+  the table shows what the channels-last layout buys on the device.
 
 All contenders use SGD (momentum 0.9, weight decay 1e-4, ``--lr``) through the config's optim
 wrapper (its gradient clipping included) or, for torchvision, its plain loop. ``amp``:
@@ -57,6 +59,7 @@ from bench.common import (  # noqa: E402
     report,
     torchvision_batch,
     torchvision_faster_rcnn,
+    uses_channels_last,
     with_stock_parts,
 )
 
@@ -75,7 +78,8 @@ DIGITS_SIZE = 320
 
 
 def config_for(name: str, ours: str, counts: dict):
-    """The config a contender trains: ours, an ``mmdet::`` one, or ours with mmdet's parts.
+    """The config a contender trains: ours, an ``mmdet::`` one, ours with mmdet's parts
+    (``'stock-parts'``), or ours in NCHW layout (``'nchw'``, without ChannelsLastHook).
 
     ``counts`` may set ``proposals`` (RPN proposals kept per image) and ``rois`` (RoIs sampled
     per image for the RoI head); None keeps the config's.
@@ -85,8 +89,10 @@ def config_for(name: str, ours: str, counts: dict):
         cfg.model = with_stock_parts(cfg.model.to_dict())
         # mmcv's RoIAlign pools channels-last features wrongly (ChannelsLastHook refuses it),
         # so the twin trains NCHW, as stock mmdet does.
-        cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
-                            if hook.get('type') != 'ChannelsLastHook']
+        cfg.custom_hooks = without_channels_last_hook(cfg)
+    elif name == 'nchw':
+        cfg = load_model_config(ours, NUM_CLASSES)
+        cfg.custom_hooks = without_channels_last_hook(cfg)
     elif name.startswith('mmdet::'):
         cfg = load_model_config(mmdet_config_path(name[len('mmdet::'):]), NUM_CLASSES)
     else:
@@ -97,6 +103,11 @@ def config_for(name: str, ours: str, counts: dict):
     if counts.get('rois'):
         train_cfg['rcnn']['sampler']['num'] = counts['rois']
     return cfg
+
+
+def without_channels_last_hook(cfg) -> list:
+    """The config's ``custom_hooks`` without ChannelsLastHook."""
+    return [hook for hook in cfg.get('custom_hooks', []) if hook.get('type') != 'ChannelsLastHook']
 
 
 def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float,
@@ -174,9 +185,14 @@ def torchvision_train_step(size: tuple[int, int], batches: list, device: str, am
 
 def train_steps(key: str, size: tuple[int, int], batch: int, device: str, amp: bool,
                 lr: float, counts: dict | None = None, phases: bool = False,
-                foreach: bool | None = None) -> dict:
-    """Contender name -> one training step, all on the same two batches of canvases."""
+                foreach: bool | None = None, nchw: bool = False) -> dict:
+    """Contender name -> one training step, all on the same two batches of canvases.
+
+    ``nchw``: also classicdet's config in NCHW layout, when it trains channels-last.
+    """
     ours, others = MODELS[key]
+    if nchw and uses_channels_last(config_for(ours, ours, {})):
+        others = {'classicdet NCHW': 'nchw', **others}
     canvases = digit_canvases(size, 2 * batch, seed=0)
     groups = [canvases[:batch], canvases[batch:]]
     mm_batches = [mmdet_batch(group, device) for group in groups]
@@ -218,6 +234,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="RPN proposals kept per image, all contenders (default: config's)")
     parser.add_argument('--rois', type=int, default=None,
                         help="RoIs sampled per image for the RoI head (default: config's)")
+    parser.add_argument('--nchw', action='store_true',
+                        help="also time classicdet's channels-last configs in NCHW layout")
     parser.add_argument('--profile', action='store_true',
                         help='also profile one step of each contender (torch.profiler)')
     add_common_args(parser, repeats=3, warmup=1)
@@ -242,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
             model_batch = args.digits_batch or config_batch(key)
         steps = train_steps(key, model_size, model_batch, args.device, precision == 'amp',
                             args.lr, dict(proposals=args.proposals, rois=args.rois),
-                            phases=args.profile)
+                            phases=args.profile, nchw=args.nchw)
         print(f'{key} {precision}: {model_size[0]}x{model_size[1]}, batch {model_batch}, '
               f'contenders {list(steps)}', flush=True)
         timings = interleaved(steps, args.repeats, args.warmup, args.device, verbose=True)

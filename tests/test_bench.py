@@ -136,6 +136,9 @@ def test_stock_parts_twin_trains_nchw_and_ours_channels_last():
     ours = train_speed.config_for(R18_DIGITS, R18_DIGITS, {})
     twin = train_speed.config_for('stock-parts', R18_DIGITS, {})
     assert common.uses_channels_last(ours) and not common.uses_channels_last(twin)
+    nchw = train_speed.config_for('nchw', R18_DIGITS, {})
+    assert not common.uses_channels_last(nchw) and nchw.model == ours.model
+    assert [h for h in nchw.custom_hooks if h not in ours.custom_hooks] == []
     assert common.build_mmdet_model(ours, 'cpu', train=True).backbone.conv1.weight \
         .is_contiguous(memory_format=torch.channels_last)
     assert common.build_mmdet_model(twin, 'cpu', train=True).backbone.conv1.weight \
@@ -238,6 +241,13 @@ def test_train_quick_runs_every_contender_on_cpu(tmp_path):
         for name, timing in per_model.items():
             assert timing.ok, f'{name}: {timing.error}'
     assert not results.exists()
+
+
+def test_train_nchw_adds_our_config_in_nchw_layout():
+    timings = train_speed.main(['--quick', '--models', 'r50', '--nchw', '--repeats', '1'])
+    assert list(timings[('r50', 'fp32')]) == ['classicdet', 'classicdet NCHW', 'mmdet stock',
+                                              'torchvision']
+    assert all(timing.ok for timing in timings[('r50', 'fp32')].values())
 
 
 def test_train_profile_times_the_same_phases_in_every_contender(capsys):
