@@ -225,8 +225,8 @@ stage train-r50 150 "$BENCH_LOG" bench train_speed.py --models r50 --precision f
     --repeats 5 --warmup 2 --profile
 stage train-digits 90 "$BENCH_LOG" bench train_speed.py --models r18-digits vgg16-digits \
     --precision fp32 amp --repeats 5 --warmup 2
-stage infer-fp32 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --profile
-stage infer-amp 50 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --amp
+stage infer-fp32 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --profile
+stage infer-amp 50 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --amp
 
 # What a user runs, on CUDA, shortened to fit the budget: digits2coco (a 400 + 100 image set in
 # its own folder, data/digits is left alone), tools/train.py on the digits R18-FPN config for

@@ -1,7 +1,7 @@
 """Per-image inference latency: classicdet's R50-FPN vs torchvision's and stock mmdet's.
 
     python bench/infer_speed.py [--size 800 1333] [--device cpu|cuda] [--amp]
-        [--repeats 5] [--threads N] [--profile] [--quick] [--no-record]
+        [--repeats 5] [--threads N] [--nchw] [--profile] [--quick] [--no-record]
 
 Contenders, random weights, eval mode, one image per call, interleaved:
 - classicdet: configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py, ``model.test_step``
@@ -9,7 +9,9 @@ Contenders, random weights, eval mode, one image per call, interleaved:
 - torchvision: ``fasterrcnn_resnet50_fpn`` (bench/common.py builds it as that builder does)
   with mmdet's test counts: 1000 RPN boxes per level before NMS, 1000 proposals after,
   score threshold 0.05, NMS 0.5, 100 detections, RoIAlign sampling ratio 0 as mmdet's config;
-- mmdet stock: mmdet's own faster-rcnn_r50_fpn_1x_coco.py (mmcv's kernels; CPU only).
+- mmdet stock: mmdet's own faster-rcnn_r50_fpn_1x_coco.py (mmcv's kernels; CPU only);
+- with ``--nchw``, classicdet NCHW: classicdet's config without its ChannelsLastHook, so the
+  table shows what the channels-last layout buys on the device.
 All take the same digits canvas of the given size, already resized (resizing is the data
 pipeline's job in mmdet, so torchvision's transform is told to keep the size). ``--amp`` runs
 all under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU).
@@ -60,18 +62,23 @@ def autocast(device: str, enabled: bool):
 
 
 def inference_calls(size: tuple[int, int], device: str, amp: bool, stock: bool,
-                    proposals: int | None = None) -> dict:
+                    proposals: int | None = None, nchw: bool = False) -> dict:
     """Contender name -> one inference call on the same image.
 
-    ``proposals`` overrides the RPN proposals kept per image (1000 in the configs) for all.
+    ``proposals`` overrides the RPN proposals kept per image (1000 in the configs) for all;
+    ``nchw`` adds classicdet's config in NCHW layout.
     """
     canvases = digit_canvases(size, 1, seed=1)
     calls = {}
 
-    def mmdet_call(config):
+    def mmdet_call(config, keep_channels_last: bool = True):
         cfg = load_model_config(config, NUM_CLASSES)
+        if not keep_channels_last:
+            cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
+                                if hook.get('type') != 'ChannelsLastHook']
         if proposals:
             cfg.model.test_cfg.rpn.max_per_img = proposals
+        torch.manual_seed(0)  # our configs in both layouts get the same weights
         model = build_mmdet_model(cfg, device, train=False)
         batch = mmdet_batch(canvases, device, with_gt=False)
 
@@ -81,6 +88,8 @@ def inference_calls(size: tuple[int, int], device: str, amp: bool, stock: bool,
         return call
 
     calls['classicdet'] = mmdet_call(OUR_CONFIG)
+    if nchw:
+        calls['classicdet NCHW'] = mmdet_call(OUR_CONFIG, keep_channels_last=False)
     tv_counts = dict(MMDET_R50_COUNTS)
     if proposals:
         tv_counts['rpn_post_nms_top_n_test'] = proposals
@@ -104,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument('--no-stock', action='store_true', help="leave out stock mmdet")
     parser.add_argument('--proposals', type=int, default=None,
                         help='RPN proposals kept per image, all contenders (default 1000)')
+    parser.add_argument('--nchw', action='store_true',
+                        help="also time classicdet's config in NCHW layout")
     parser.add_argument('--profile', action='store_true',
                         help='also profile one call of each contender (torch.profiler)')
     add_common_args(parser, repeats=5, warmup=1)
@@ -114,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     size = tuple(args.size)
     register_modules()
 
-    calls = inference_calls(size, args.device, args.amp, not args.no_stock, args.proposals)
+    calls = inference_calls(size, args.device, args.amp, not args.no_stock, args.proposals,
+                            args.nchw)
     timings = interleaved(calls, args.repeats, args.warmup, args.device, verbose=True)
     ours = timings['classicdet'].median
     rows = []

@@ -332,6 +332,16 @@ def test_infer_quick_times_three_contenders(tmp_path):
     assert all(t.ok for t in timings.values())
 
 
+def test_infer_nchw_adds_our_config_in_nchw_layout():
+    calls = infer_speed.inference_calls((64, 96), 'cpu', amp=False, stock=False, proposals=32,
+                                        nchw=True)
+    assert list(calls) == ['classicdet', 'classicdet NCHW', 'torchvision']
+    nhwc, nchw = calls['classicdet'](), calls['classicdet NCHW']()
+    # the same weights (same seed) give the same detections in both layouts
+    torch.testing.assert_close(nhwc[0].pred_instances.scores, nchw[0].pred_instances.scores,
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_eval_quick_evaluators_agree_with_pycocotools(tmp_path):
     out = eval_speed.main(['--quick', '--data', str(tmp_path / 'digits')])
     outputs = out['outputs']
