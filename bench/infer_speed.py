@@ -46,6 +46,7 @@ from bench.common import (  # noqa: E402
     torchvision_batch,
     torchvision_faster_rcnn,
 )
+from custom.engine import fold_batch_norms, lists_hook  # noqa: E402
 
 OUR_CONFIG = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 STOCK_CONFIG = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -80,6 +81,8 @@ def inference_calls(size: tuple[int, int], device: str, amp: bool, stock: bool,
             cfg.model.test_cfg.rpn.max_per_img = proposals
         torch.manual_seed(0)  # our configs in both layouts get the same weights
         model = build_mmdet_model(cfg, device, train=False)
+        if lists_hook(cfg, 'FuseConvBNHook'):
+            fold_batch_norms(model)  # as tools/test.py and the Python API do
         batch = mmdet_batch(canvases, device, with_gt=False)
 
         def call():

@@ -1,5 +1,6 @@
 """ChannelsLastHook: NHWC convolutions give the same losses, and layers that would silently
-compute wrong results on NHWC features are refused."""
+compute wrong results on NHWC features are refused. FuseConvBNHook: folded batch norms give
+the unfolded model's detections."""
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +12,13 @@ from mmengine.config import Config
 from torch import nn
 
 from bench.common import digit_canvases, mmdet_batch, uses_channels_last
-from custom.engine import ChannelsLastHook
+from custom.engine import (
+    ChannelsLastHook,
+    FuseConvBNHook,
+    count_batch_norms,
+    fold_batch_norms,
+    lists_hook,
+)
 from custom.ops import PortableRoIAlign
 
 ROIS = torch.tensor([[0, 1.0, 2.0, 15.0, 17.0], [1, 3.0, 3.0, 9.0, 12.0]])
@@ -53,8 +60,10 @@ def test_hook_accepts_roi_align_through_torchvision():
     'configs/digits/faster-rcnn_r18_fpn_digits.py',
     'configs/digits/faster-rcnn_vgg16_digits.py',
 ])
-def test_detector_configs_train_channels_last(config):
-    assert uses_channels_last(Config.fromfile(config)), config
+def test_detector_configs_train_channels_last_and_test_folded(config):
+    cfg = Config.fromfile(config)
+    assert uses_channels_last(cfg), config
+    assert lists_hook(cfg, 'FuseConvBNHook'), config
 
 
 def _losses(cfg, batch, channels_last: bool) -> dict:
@@ -127,3 +136,48 @@ def test_ddp_wrappers_convert_the_module_first(tmp_path):
             ChannelsLastDistributedDataParallel(nn.ModuleDict(dict(pool=RoIAlign(7, 1.0))))
     finally:
         dist.destroy_process_group()
+
+
+def _with_trained_looking_norms(model: nn.Module) -> nn.Module:
+    """Batch-norm statistics and affine terms away from their identity defaults."""
+    g = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=g) * 0.1)
+            module.running_var.copy_(torch.rand(size, generator=g) + 0.5)
+            module.weight.data.copy_(torch.rand(size, generator=g) + 0.5)
+            module.bias.data.copy_(torch.randn(size, generator=g) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize('config, norms', [
+    ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 53),
+    ('configs/digits/faster-rcnn_r18_fpn_digits.py', 20),
+    ('configs/digits/faster-rcnn_vgg16_digits.py', 13),
+])
+def test_folded_batch_norms_give_the_same_detections(config, norms):
+    cfg = Config.fromfile(config)
+    cfg.model.roi_head.bbox_head.num_classes = 10
+    torch.manual_seed(0)
+    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
+    batch = mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cpu', with_gt=False)
+    with torch.no_grad():
+        inputs = model.data_preprocessor(batch)['inputs']
+        features, detections = model.extract_feat(inputs), model.test_step(batch)[0]
+        assert count_batch_norms(model) == norms
+        FuseConvBNHook().before_test(SimpleNamespace(model=model))
+        assert count_batch_norms(model) == 0
+        folded_features, folded = model.extract_feat(inputs), model.test_step(batch)[0]
+    for got, expected in zip(folded_features, features):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    expected, got = detections.pred_instances, folded.pred_instances
+    assert len(expected) > 0 and len(got) == len(expected)
+    torch.testing.assert_close(got.scores, expected.scores, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got.bboxes, expected.bboxes, rtol=1e-4, atol=1e-2)
+
+
+def test_fold_leaves_a_norm_without_a_convolution_before_it():
+    model = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
+    assert fold_batch_norms(model) == 1
+    assert isinstance(model[0], nn.BatchNorm2d) and isinstance(model[2], nn.Identity)

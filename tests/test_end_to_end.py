@@ -97,6 +97,8 @@ def test_test_tool_map_equals_pycocotools(digits, trained, tmp_path):
     assert set(printed) >= {'bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
                             'bbox_mAP_m', 'bbox_mAP_l'}
     assert 'bbox_mAP_copypaste' in proc.stdout + proc.stderr
+    # the config's FuseConvBNHook: R18's 20 batch norms folded after the checkpoint loaded
+    assert 'FuseConvBNHook: folded 20 batch norms' in proc.stdout + proc.stderr
     assert re.search(r'\| category\s+\| mAP', proc.stdout + proc.stderr)  # per-class table
 
     gt = COCO(str(digits / 'annotations' / 'instances_val.json'))
@@ -139,6 +141,7 @@ def test_infer_writes_png_and_json_and_names_corrupt_file(digits, trained, tmp_p
 
 def test_python_api_predicts(digits, trained):
     from custom.apis import Detector
+    from custom.engine import count_batch_norms
     det = Detector(CONFIG, str(trained / 'iter_8.pth'), device='cpu')
     image = sorted((digits / 'val').glob('*.png'))[0]
     result = det.predict(str(image))
@@ -151,8 +154,12 @@ def test_python_api_predicts(digits, trained):
     # does, with the detections of the NCHW model.
     model = det.inferencer.model
     assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert count_batch_norms(model) == 0  # and FuseConvBNHook: folded, as tools/test.py does
     model.to(memory_format=torch.contiguous_format)
     nchw = det.predict(str(image))
-    assert len(result['boxes']) > 0 and nchw['labels'].tolist() == result['labels'].tolist()
-    np.testing.assert_allclose(nchw['boxes'], result['boxes'], rtol=0, atol=1e-3)
+    # The ten best: this barely trained model's tail has near-ties that rounding reorders.
+    top = 10
+    assert len(result['boxes']) >= top
+    assert nchw['labels'][:top].tolist() == result['labels'][:top].tolist()
+    np.testing.assert_allclose(nchw['boxes'][:top], result['boxes'][:top], rtol=0, atol=1e-3)
     np.testing.assert_allclose(nchw['scores'], result['scores'], rtol=0, atol=1e-5)

@@ -77,11 +77,13 @@ test_dataloader = val_dataloader
 # than 5e-4 (bench/RESULTS.md); the base schedule's warm-up, LR steps and gradient clipping stay.
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05))
 
-# NHWC convolutions are faster on the CPU (oneDNN). CropPretrainHook: before the first step, the
-# backbone learns to classify 64 px crops of the training digits (not on resume).
+# NHWC convolutions are faster on the CPU (oneDNN); testing folds the batch norms into their
+# convolutions. CropPretrainHook: before the first step, the backbone learns to classify 64 px
+# crops of the training digits (not on resume).
 custom_hooks = [
     dict(type='FiniteLossHook', action='stop'),
     dict(type='RandomStateHook'),
     dict(type='ChannelsLastHook'),
+    dict(type='FuseConvBNHook'),
     dict(type='CropPretrainHook', epochs=0.64, batch_size=64, crop_size=64)
 ]

@@ -17,16 +17,20 @@ from torch import nn
 
 from custom.apis.checkpoint_check import check_checkpoint_matches, state_dict_of
 from custom.apis.cli import CLIError
+from custom.engine import apply_test_time_hooks
 
 __all__ = ['build_detector', 'make_batch']
 
 
-def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cpu') -> nn.Module:
+def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cpu',
+                   test_time_hooks: bool = False) -> nn.Module:
     """The config's model in eval mode on ``device``.
 
     Without a checkpoint the weights keep PyTorch's random initialisation: ``init_weights``
     is not called, so no pre-trained backbone is fetched. Timings and FLOPs do not depend on
     the weights except through the number of proposals, which test_cfg caps.
+    ``test_time_hooks``: prepare the model as ``tools/test.py`` would
+    (:func:`custom.engine.apply_test_time_hooks`), for timing what users run.
 
     Raises:
         CLIError: the checkpoint is missing or belongs to another architecture.
@@ -40,7 +44,8 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
         loaded = check_checkpoint_matches(model, checkpoint)
         model.load_state_dict(state_dict_of(loaded, checkpoint))
     model = revert_sync_batchnorm(model)  # SyncBN needs a process group; plain BN is identical
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return apply_test_time_hooks(model, cfg) if test_time_hooks else model
 
 
 def read_resized(image_path: str, size: tuple[int, int]) -> np.ndarray:

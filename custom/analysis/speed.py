@@ -102,7 +102,7 @@ def benchmark_config(cfg: Config, checkpoint: str | None = None, device: str = '
         batch_size (int): B images per run.
         image (str, optional): a real image resized to ``size``; default random pixels.
     """
-    model = build_detector(cfg, checkpoint, device)
+    model = build_detector(cfg, checkpoint, device, test_time_hooks=True)
     batch = make_batch(tuple(size), batch_size, image)
     latencies = time_inference(model, batch, warmup, runs, device)
     return SpeedReport(device=device, size=tuple(size), batch_size=batch_size, warmup=warmup,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 
-from ..engine import lists_channels_last_hook, to_channels_last
+from ..engine import apply_test_time_hooks
 from ..utils.safe_load import load_checkpoint_safely
 from .checkpoint_check import mismatched_keys, state_dict_of
 from .cli import CLIError
@@ -22,9 +22,9 @@ from .config import load_config, resolve_device
 
 
 class ClassicDetInferencer(DetInferencer):
-    """``DetInferencer`` that refuses a checkpoint of another architecture, and runs
-    channels-last when the config's ``custom_hooks`` list ``ChannelsLastHook``, as
-    ``tools/test.py`` then does.
+    """``DetInferencer`` that refuses a checkpoint of another architecture, and prepares the
+    model as ``tools/test.py`` does when the config's ``custom_hooks`` ask for it
+    (channels-last weights, batch norms folded into convolutions).
 
     mmdet's inferencer loads with ``strict=False`` and only warns about mismatched keys, so a
     wrong checkpoint gives a detector that silently predicts noise.
@@ -35,8 +35,7 @@ class ClassicDetInferencer(DetInferencer):
         super().__init__(*args, **kwargs)
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
-        model = super()._init_model(cfg, weights, device)
-        return to_channels_last(model) if lists_channels_last_hook(cfg) else model
+        return apply_test_time_hooks(super()._init_model(cfg, weights, device), cfg)
 
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
         if checkpoint is not None:

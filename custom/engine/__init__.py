@@ -11,12 +11,16 @@ from .channels_last_hook import (
 from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
 from .crop_pretrain_hook import CropPretrainHook
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
+from .fuse_conv_bn_hook import FuseConvBNHook, count_batch_norms, fold_batch_norms
+from .hook_lists import lists_hook
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
+from .test_time_setup import apply_test_time_hooks
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'ChannelsLastDistributedDataParallel',
-    'ChannelsLastHook', 'lists_channels_last_hook', 'nchw_only_layers', 'to_channels_last',
-    'CPUDistributedDataParallel', 'CropPretrainHook', 'FiniteLossHook', 'init_cpu_process_group',
-    'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters', 'capture_random_state',
-    'restore_random_state', 'write_atomically'
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'apply_test_time_hooks',
+    'ChannelsLastDistributedDataParallel', 'ChannelsLastHook', 'lists_channels_last_hook',
+    'nchw_only_layers', 'to_channels_last', 'CPUDistributedDataParallel', 'CropPretrainHook',
+    'FiniteLossHook', 'FuseConvBNHook', 'count_batch_norms', 'fold_batch_norms', 'lists_hook',
+    'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters',
+    'capture_random_state', 'restore_random_state', 'write_atomically'
 ]

@@ -7,6 +7,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from .hook_lists import lists_hook
+
 
 def nchw_only_layers(model: nn.Module) -> list[str]:
     """Names of the layers that compute wrong results on channels-last input.
@@ -23,8 +25,7 @@ def nchw_only_layers(model: nn.Module) -> list[str]:
 
 def lists_channels_last_hook(cfg) -> bool:
     """Whether a config's ``custom_hooks`` hold :class:`ChannelsLastHook`."""
-    return any(hook.get('type') in ('ChannelsLastHook', ChannelsLastHook)
-               for hook in cfg.get('custom_hooks', None) or [])
+    return lists_hook(cfg, 'ChannelsLastHook')
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
