@@ -181,3 +181,30 @@ def test_fold_leaves_a_norm_without_a_convolution_before_it():
     model = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4))
     assert fold_batch_norms(model) == 1
     assert isinstance(model[0], nn.BatchNorm2d) and isinstance(model[2], nn.Identity)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_prepared_r50_on_cuda_detects_as_the_plain_model_on_cpu(monkeypatch):
+    """Channels-last weights and folded batch norms on CUDA (torchvision's RoIAlign and NMS
+    behind classicdet's ops) give the CPU's detections of the unprepared model."""
+    from custom.engine import apply_test_time_hooks
+    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
+    cfg = Config.fromfile(R50)
+    cfg.model.roi_head.bbox_head.num_classes = 10
+    torch.manual_seed(0)
+    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
+    batch = mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cpu', with_gt=False)
+    with torch.no_grad():
+        expected = model.test_step(batch)[0].pred_instances
+        apply_test_time_hooks(model.cuda(), cfg)
+        assert count_batch_norms(model) == 0
+        assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+        got = model.test_step(mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cuda',
+                                          with_gt=False))[0].pred_instances
+    assert got.scores.is_cuda and len(got) == len(expected) > 10
+    torch.testing.assert_close(got.scores.cpu(), expected.scores, rtol=1e-4, atol=1e-5)
+    # random heads score many boxes alike: compare the boxes of the ten best only
+    torch.testing.assert_close(got.bboxes[:10].cpu(), expected.bboxes[:10], rtol=1e-4,
+                               atol=1e-2)

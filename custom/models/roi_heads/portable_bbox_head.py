@@ -32,7 +32,8 @@ class PortableShared2FCBBoxHead(Shared2FCBBoxHead):
     one per image: about 60 ops per image fewer, same tensors). With mmdet's cross-entropy
     classification loss and an L1 or smooth-L1 box loss on deltas, the losses are mmdet's
     computed without picking the positive rows by boolean mask: six host synchronisations
-    per step fewer, equal up to float rounding (other losses take mmdet's path).
+    per step fewer, equal up to float rounding (other losses take mmdet's path). Rows with a
+    zero label weight (slots ``BatchSampledRoIHead`` could not fill) count in no average.
     """
 
     def loss(self,
