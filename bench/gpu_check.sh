@@ -221,12 +221,12 @@ export RESULTS
 export -f bench
 # The figures the goals are about first (R50-FPN training, fp32 and AMP, with a profile of
 # one step per contender), then the digits models, inference, the tools on CUDA, NMS.
-stage train-r50 150 "$BENCH_LOG" bench train_speed.py --models r50 --precision fp32 amp --nchw \
+stage train-r50 180 "$BENCH_LOG" bench train_speed.py --models r50 --precision fp32 amp --nchw \
     --repeats 5 --warmup 2 --profile
 stage train-digits 90 "$BENCH_LOG" bench train_speed.py --models r18-digits vgg16-digits \
     --precision fp32 amp --repeats 5 --warmup 2
-stage infer-fp32 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --profile
-stage infer-amp 50 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --amp
+stage infer-fp32 70 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --profile
+stage infer-amp 60 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --nchw --amp
 
 # What a user runs, on CUDA, shortened to fit the budget: digits2coco (a 400 + 100 image set in
 # its own folder, data/digits is left alone), tools/train.py on the digits R18-FPN config for
