@@ -292,6 +292,11 @@ def uses_channels_last(cfg) -> bool:
     return lists_channels_last_hook(cfg)
 
 
+def without_channels_last_hook(cfg) -> list:
+    """The config's ``custom_hooks`` without ChannelsLastHook (its model then runs NCHW)."""
+    return [hook for hook in cfg.get('custom_hooks', []) if hook.get('type') != 'ChannelsLastHook']
+
+
 def build_mmdet_model(cfg, device: str, train: bool) -> torch.nn.Module:
     """``MODELS.build(cfg.model)`` on ``device``; weights stay PyTorch's initialisation.
     Channels-last when the config lists ChannelsLastHook, as the runner would make it."""

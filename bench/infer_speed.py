@@ -46,8 +46,9 @@ from bench.common import (  # noqa: E402
     report,
     torchvision_batch,
     torchvision_faster_rcnn,
+    without_channels_last_hook,
 )
-from custom.engine import fold_batch_norms, lists_hook  # noqa: E402
+from custom.engine import apply_test_time_hooks  # noqa: E402
 
 OUR_CONFIG = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 STOCK_CONFIG = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -76,14 +77,12 @@ def inference_calls(size: tuple[int, int], device: str, amp: bool, stock: bool,
     def mmdet_call(config, keep_channels_last: bool = True):
         cfg = load_model_config(config, NUM_CLASSES)
         if not keep_channels_last:
-            cfg.custom_hooks = [hook for hook in cfg.get('custom_hooks', [])
-                                if hook.get('type') != 'ChannelsLastHook']
+            cfg.custom_hooks = without_channels_last_hook(cfg)
         if proposals:
             cfg.model.test_cfg.rpn.max_per_img = proposals
         torch.manual_seed(0)  # our configs in both layouts get the same weights
-        model = build_mmdet_model(cfg, device, train=False)
-        if lists_hook(cfg, 'FuseConvBNHook'):
-            fold_batch_norms(model)  # as tools/test.py and the Python API do
+        # prepared as tools/test.py and the Python API prepare it
+        model = apply_test_time_hooks(build_mmdet_model(cfg, device, train=False), cfg)
         batch = mmdet_batch(canvases, device, with_gt=False)
 
         def call():

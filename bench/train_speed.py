@@ -61,6 +61,7 @@ from bench.common import (  # noqa: E402
     torchvision_faster_rcnn,
     uses_channels_last,
     with_stock_parts,
+    without_channels_last_hook,
 )
 
 NUM_CLASSES = 10  # the digits
@@ -103,11 +104,6 @@ def config_for(name: str, ours: str, counts: dict):
     if counts.get('rois'):
         train_cfg['rcnn']['sampler']['num'] = counts['rois']
     return cfg
-
-
-def without_channels_last_hook(cfg) -> list:
-    """The config's ``custom_hooks`` without ChannelsLastHook."""
-    return [hook for hook in cfg.get('custom_hooks', []) if hook.get('type') != 'ChannelsLastHook']
 
 
 def mmdet_train_step(cfg, batches: list[dict], device: str, amp: bool, lr: float,

@@ -84,11 +84,12 @@ def test_r50_fpn_losses_equal_in_both_layouts():
     nchw = _losses(cfg, batch, channels_last=False)
     nhwc = _losses(cfg, batch, channels_last=True)
     assert nchw.keys() == nhwc.keys()
+
+    def total(loss):  # mmdet logs the RPN losses per level
+        return torch.stack(loss).sum() if isinstance(loss, list) else loss
     for key, value in nchw.items():
-        value = torch.stack(value).sum() if isinstance(value, list) else value
-        other = nhwc[key]
-        other = torch.stack(other).sum() if isinstance(other, list) else other
-        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=key)
+        torch.testing.assert_close(total(nhwc[key]), total(value), rtol=1e-4, atol=1e-5,
+                                   msg=key)
 
 
 def _distributed_wrapper(monkeypatch, config: str, cuda: bool, **overrides) -> dict | None:
@@ -151,17 +152,28 @@ def _with_trained_looking_norms(model: nn.Module) -> nn.Module:
     return model
 
 
+def _one_image(device: str) -> dict:
+    """A test batch of one 160 x 192 digits image on ``device``."""
+    return mmdet_batch(digit_canvases((160, 192), 1, seed=2), device, with_gt=False)
+
+
+def _eval_model_and_image(config: str):
+    """The config (10 classes), its model in eval mode with trained-looking batch norms, and
+    :func:`_one_image` on the CPU."""
+    cfg = Config.fromfile(config)
+    cfg.model.roi_head.bbox_head.num_classes = 10
+    torch.manual_seed(0)
+    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
+    return cfg, model, _one_image('cpu')
+
+
 @pytest.mark.parametrize('config, norms', [
     ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 53),
     ('configs/digits/faster-rcnn_r18_fpn_digits.py', 20),
     ('configs/digits/faster-rcnn_vgg16_digits.py', 13),
 ])
 def test_folded_batch_norms_give_the_same_detections(config, norms):
-    cfg = Config.fromfile(config)
-    cfg.model.roi_head.bbox_head.num_classes = 10
-    torch.manual_seed(0)
-    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
-    batch = mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cpu', with_gt=False)
+    cfg, model, batch = _eval_model_and_image(config)
     with torch.no_grad():
         inputs = model.data_preprocessor(batch)['inputs']
         features, detections = model.extract_feat(inputs), model.test_step(batch)[0]
@@ -191,18 +203,13 @@ def test_prepared_r50_on_cuda_detects_as_the_plain_model_on_cpu(monkeypatch):
     from custom.engine import apply_test_time_hooks
     monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
     monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
-    cfg = Config.fromfile(R50)
-    cfg.model.roi_head.bbox_head.num_classes = 10
-    torch.manual_seed(0)
-    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
-    batch = mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cpu', with_gt=False)
+    cfg, model, batch = _eval_model_and_image(R50)
     with torch.no_grad():
         expected = model.test_step(batch)[0].pred_instances
         apply_test_time_hooks(model.cuda(), cfg)
         assert count_batch_norms(model) == 0
         assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-        got = model.test_step(mmdet_batch(digit_canvases((160, 192), 1, seed=2), 'cuda',
-                                          with_gt=False))[0].pred_instances
+        got = model.test_step(_one_image('cuda'))[0].pred_instances
     assert got.scores.is_cuda and len(got) == len(expected) > 10
     torch.testing.assert_close(got.scores.cpu(), expected.scores, rtol=1e-4, atol=1e-5)
     # random heads score many boxes alike: compare the boxes of the ten best only
