@@ -2,7 +2,8 @@
 #   make demo   set up, make the digits data, train a small detector on CPU, test it, draw predictions
 #   make test   set up if needed, run the test suite
 PYTHON_BIN ?= python3.11
-VENV ?= .venv
+# Absolute, so that every command finds the venv whatever folder it runs in.
+VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 
 .PHONY: setup test test-fast demo lint clean-demo

@@ -4,8 +4,9 @@
 # Re-running continues where it stopped: data and a finished training are reused.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PY:-$ROOT/.venv/bin/python}
+[[ $PY == /* ]] || PY=$PWD/$PY  # taken from the caller's folder, before the cd below
 cd "$ROOT"
-PY=${PY:-.venv/bin/python}
 CONFIG=${CONFIG:-configs/digits/faster-rcnn_r18_fpn_digits.py}
 WORK=${WORK:-work_dirs/demo}
 DATA=data/digits

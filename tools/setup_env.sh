@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# Set up classicdet's environment: .venv with the pinned stack, plus mmcv 2.1.0 built from source
-# with its CPU ops. Idempotent: a second run checks and returns in seconds.
+# Set up classicdet's environment: a venv with the pinned stack from wheels only, mmcv as the
+# pure-Python mmcv-lite wheel, and this checkout installed in editable mode, whose
+# mmcv_lite_ext provides the ops mmcv-lite leaves out (on torch and torchvision). Nothing is
+# compiled. Idempotent: a second run checks and returns in seconds, and repairs what it finds
+# missing or stale.
 #
 # Environment:
-#   PYTHON            interpreter for the venv (default: python3.11)
-#   VENV              venv folder (default: .venv in the repo)
-#   CLASSICDET_CACHE  wheel cache outside the repo (default: ~/.cache/classicdet)
+#   PYTHON   interpreter for the venv (default: python3.11)
+#   VENV     venv folder (default: .venv in the checkout; a relative path is taken from the
+#            folder this script is started in)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-$ROOT/.venv}
-CACHE=${CLASSICDET_CACHE:-$HOME/.cache/classicdet}
-MMCV_VERSION=2.1.0
+# Every path below is absolute, so no step depends on the folder it runs in.
+[[ $VENV == /* ]] || VENV=$PWD/$VENV
 PY=$VENV/bin/python
 STAMP=$VENV/.classicdet-setup
+# --only-binary: a package without a wheel for this machine is an error, never a compile.
+PIP=("$PY" -m pip install --disable-pip-version-check -q --only-binary=:all:)
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The stamp records the inputs of the last complete set-up; unchanged inputs mean nothing to do.
-fingerprint() { cat "$ROOT/requirements.txt" "$0" | sha256sum | cut -d' ' -f1; }
+# The inputs of a set-up: unchanged inputs and an intact mmcv/_ext.py mean nothing to do.
+fingerprint() {
+    cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/mmcv_lite_ext/install.py" "$0" \
+        | sha256sum | cut -d' ' -f1
+}
 
-if [[ -f $STAMP && $(cat "$STAMP") == "$(fingerprint)" ]] && "$PY" -c 'import mmcv.ops' 2>/dev/null; then
-    echo "classicdet: environment up to date ($VENV)"
-    exit 0
+# Checked from / so that a module found only through the current folder does not count.
+ext_in_place() { (cd / && "$PY" -m mmcv_lite_ext.install --check); }
+
+if [[ -f $STAMP && $(cat "$STAMP") == "$(fingerprint)" ]]; then
+    if ext_in_place; then
+        echo "classicdet: environment up to date ($VENV)"
+        exit 0
+    fi
+    echo "classicdet: repairing mmcv's extension module"
 fi
 
 if [[ ! -x $PY ]]; then
@@ -31,58 +45,32 @@ if [[ ! -x $PY ]]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-step "installing pinned packages (requirements.txt)"
-"$PY" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements.txt"
+step "installing pinned packages (requirements.txt), wheels only"
+"${PIP[@]}" -r "$ROOT/requirements.txt"
 
-TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
-# pip's own wheel cache ignores the torch a wheel was compiled against; ours is keyed by both.
-WHEEL_DIR=$CACHE/wheels/torch-$TORCH_VERSION/mmcv-$MMCV_VERSION
-WHEEL=$(ls "$WHEEL_DIR"/mmcv-$MMCV_VERSION-*.whl 2>/dev/null | head -n1 || true)
+step "installing this checkout in editable mode (custom, mmcv_lite_ext)"
+# No build isolation: the venv's pinned setuptools builds the (pure-Python) project offline.
+"$PY" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e "$ROOT"
 
-if [[ -z $WHEEL ]]; then
-    step "building mmcv $MMCV_VERSION with CPU ops against torch $TORCH_VERSION (first time only: about 10-15 minutes on 2 cores)"
-    BUILD=$(mktemp -d)
-    trap 'rm -rf "$BUILD"' EXIT
-    # mmcv 2.1.0's setup.py imports pkg_resources, which setuptools >= 70 no longer ships, while
-    # torch 2.14 requires setuptools >= 77. The old setuptools lives only on the build's path.
-    "$PY" -m pip install --disable-pip-version-check -q --target "$BUILD/buildtools" 'setuptools<70' wheel
-    export PYTHONPATH=$BUILD/buildtools
-    "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-build-isolation \
-        --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD"
-    tar -xzf "$BUILD/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD"
-    SRC=$BUILD/mmcv-$MMCV_VERSION
-    # torch >= 2.14's headers need C++20; mmcv 2.1.0 hard-codes -std=c++17 for its CPU extension.
-    if "$PY" -c 'import sys, torch; v = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]); sys.exit(v < (2, 14))'; then
-        sed -i "s/extra_compile_args\['cxx'\] = \['-std=c++17'\]/extra_compile_args['cxx'] = ['-std=c++20']/" "$SRC/setup.py"
-        grep -q "'-std=c++20'" "$SRC/setup.py" || { echo "classicdet: could not patch mmcv's C++ standard" >&2; exit 1; }
-        echo "patched mmcv setup.py: -std=c++17 -> -std=c++20 (needed by torch $TORCH_VERSION)"
-    fi
-    # CPU ops only, even on a GPU machine: CUDA work goes through torchvision's ops.
-    (cd "$SRC" && CUDA_VISIBLE_DEVICES='' FORCE_CUDA=0 MMCV_WITH_OPS=1 MAX_JOBS=$(nproc) \
-        "$PY" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation --no-cache-dir \
-        -w "$BUILD/dist" .)
-    unset PYTHONPATH
-    mkdir -p "$WHEEL_DIR"
-    built=$(ls "$BUILD"/dist/mmcv-*.whl)
-    # Copy then rename, so an interrupted copy never leaves a truncated wheel in the cache.
-    cp "$built" "$WHEEL_DIR/.partial.whl"
-    mv "$WHEEL_DIR/.partial.whl" "$WHEEL_DIR/$(basename "$built")"
-    WHEEL=$WHEEL_DIR/$(basename "$built")
-fi
+step "writing mmcv/_ext.py (mmcv's ops on torch and torchvision)"
+(cd / && "$PY" -m mmcv_lite_ext.install)
 
-step "installing $(basename "$WHEEL") from $WHEEL_DIR"
-"$PY" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall "$WHEEL"
-
-step "checking that mmcv.ops.nms runs"
-"$PY" - <<'PY'
+step "checking that mmdet imports and mmcv's NMS and RoIAlign run"
+(cd / && "$PY" - <<'PY'
 import torch
-from mmcv.ops import nms
+
+import mmdet.models  # noqa: F401  (imports mmcv.ops, which needs mmcv._ext)
+from mmcv.ops import nms, roi_align
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]])
 _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
 assert keep.tolist() == [0, 2], keep
-import mmdet, mmengine, mmcv
-print(f'ok: torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}')
+pooled = roi_align(torch.ones(1, 1, 8, 8), torch.tensor([[0., 0., 0., 4., 4.]]), 2, 1.0, 2)
+assert torch.allclose(pooled, torch.ones(1, 1, 2, 2)), pooled
+import mmcv, mmdet, mmengine
+print(f'ok: torch {torch.__version__}, mmcv {mmcv.__version__} (lite), '
+      f'mmengine {mmengine.__version__}, mmdet {mmdet.__version__}')
 PY
+)
 
 fingerprint > "$STAMP"
 echo "classicdet: environment ready ($VENV)"
