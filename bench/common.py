@@ -260,12 +260,11 @@ def load_model_config(path: str | Path, num_classes: int | None = None):
     return cfg
 
 
-# classicdet's parts and the mmdet/mmcv parts they stand in for (IterativeBBoxRoIHead trains
-# exactly as StandardRoIHead; only its test-time prediction differs).
+# classicdet's parts and the mmdet parts they stand in for (IterativeBBoxRoIHead trains
+# exactly as StandardRoIHead; only its test-time prediction differs). RoIAlign and NMS are
+# mmcv's in both: with mmcv-lite they run mmcv_lite_ext's kernels.
 STOCK_NAMES = {
     'PortableRPNHead': 'RPNHead',
-    'PortableSingleRoIExtractor': 'SingleRoIExtractor',
-    'PortableRoIAlign': 'RoIAlign',
     'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
     'IterativeBBoxRoIHead': 'StandardRoIHead',
     'BatchSampledRoIHead': 'StandardRoIHead',
@@ -277,7 +276,7 @@ STOCK_NAMES = {
 
 
 def with_stock_parts(node):
-    """A copy of a model config with classicdet's portable parts swapped for mmdet's own."""
+    """A copy of a model config with classicdet's parts swapped for mmdet's own."""
     if isinstance(node, dict):
         return {key: (STOCK_NAMES.get(value, value) if key == 'type' else with_stock_parts(value))
                 for key, value in node.items()}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fill .gpu/ (git-ignored) with what bench/gpu_check.sh needs on a GPU machine that cannot
 # download anything: Python 3.12 wheels of the packages classicdet needs that such a machine
-# lacks, the build tools of the mmcv build, and mmcv 2.1.0's source. Run it here, where the
-# package index is reachable:
+# lacks, mmcv-lite among them (nothing is built there). Run it here, where the package index
+# is reachable:
 #
 #   bash bench/prepare_gpu.sh [--full] [DEST]        (DEST defaults to .gpu in the repo)
 #
@@ -28,22 +28,18 @@ done
 
 # Missing from the GPU image: carried always. Versions are requirements.txt's pins.
 CARRIED=(
-    mmengine==0.10.7 mmdet==3.3.0 pycocotools==2.0.11 faster-coco-eval==1.8.0
+    mmengine==0.10.7 mmdet==3.3.0 mmcv-lite==2.1.0 pycocotools==2.0.11 faster-coco-eval==1.8.0
     shapely==2.2.0 addict==2.4.0 yapf==0.43.0 platformdirs==4.14.8 termcolor==3.3.0
     terminaltables==3.1.10
     # mmengine imports pkg_resources, which setuptools 81 removed.
     setuptools==80.10.2
 )
-# Only for building mmcv 2.1.0, kept apart from the run-time packages: its setup.py needs
-# setuptools < 70 (pkg_resources, old build API); ninja compiles in parallel.
-BUILD_TOOLS=(setuptools==69.5.1 wheel==0.45.1 ninja==1.13.0)
 # In the GPU image already (checked by gpu_check.sh); fetched only with --full, at the
 # versions of this repository's environment.
 EXPECTED=(numpy opencv-python-headless scipy scikit-learn joblib threadpoolctl matplotlib
           contourpy cycler fonttools kiwisolver pyparsing python-dateutil pillow packaging
           pyyaml rich markdown-it-py mdurl pygments six tqdm pytest pluggy iniconfig
           hypothesis sortedcontainers)
-MMCV_VERSION=2.1.0
 LIMIT_MB=60
 PY_VERSION=${PY_VERSION:-3.12}
 ABI=cp${PY_VERSION/./}
@@ -60,7 +56,7 @@ fetch() {  # fetch DIR SPEC...: x86-64 wheels for PY_VERSION, no dependencies (e
 }
 
 rm -rf "$DEST.partial"
-mkdir -p "$DEST.partial/wheels" "$DEST.partial/build" "$DEST.partial/src"
+mkdir -p "$DEST.partial/wheels"
 
 echo "==> run-time wheels: ${CARRIED[*]}"
 fetch "$DEST.partial/wheels" "${CARRIED[@]}"
@@ -76,26 +72,11 @@ if [[ $FULL == 1 ]]; then
     fetch "$DEST.partial/wheels" "${pins[@]}"
 fi
 
-echo "==> build tools: ${BUILD_TOOLS[*]}"
-fetch "$DEST.partial/build" "${BUILD_TOOLS[@]}"
-
-echo "==> mmcv $MMCV_VERSION source"
-# pip prepares an sdist's metadata by running its setup.py, which imports pkg_resources:
-# give it setuptools < 70 on a private path (as tools/setup_env.sh does).
-tools=$(mktemp -d)
-trap 'rm -rf "$tools"' EXIT
-"$PY" -m pip install --disable-pip-version-check -q --no-deps --target "$tools" \
-    "$DEST.partial"/build/setuptools-69.5.1-*.whl "$DEST.partial"/build/wheel-*.whl
-PYTHONPATH=$tools "$PY" -m pip download --disable-pip-version-check -q --no-deps \
-    --no-build-isolation --no-binary :all: -d "$DEST.partial/src" "mmcv==$MMCV_VERSION"
-test -s "$DEST.partial/src/mmcv-$MMCV_VERSION.tar.gz"
-
 cat > "$DEST.partial/README.txt" <<EOF
 Made by bench/prepare_gpu.sh on $(date -u '+%Y-%m-%d %H:%M UTC') (full=$FULL); consumed by
-bench/gpu_check.sh. wheels/: run-time packages (Python $PY_VERSION, x86-64); build/: tools of the
-mmcv build only; src/: mmcv $MMCV_VERSION source.
+bench/gpu_check.sh. wheels/: run-time packages (Python $PY_VERSION, x86-64).
 EOF
-(cd "$DEST.partial" && ls wheels build src > MANIFEST.txt)
+(cd "$DEST.partial" && ls wheels > MANIFEST.txt)
 
 size_mb=$(du -sm "$DEST.partial" | cut -f1)
 rm -rf "$DEST"

@@ -1,14 +1,16 @@
-"""Time RoIAlign forward and backward: the gather-based 'torch' kernel vs mmcv vs torchvision.
+"""Time RoIAlign forward and backward: mmcv's op (on mmcv_lite_ext) vs torchvision's.
 
     python bench/roi_align_speed.py [--device cpu] [--repeats 7] [--threads N]
 
-Two cases: one 64x64 feature map with 256 channels and 1,024 RoIs (sampling ratio 2), and a
-digits-sized step: 8 images of 256 px, a 4-level FPN (strides 4-32) with 64 channels,
-128 RoIs per image through the RoI extractor (sampling ratio 1). Prints the median of
-``--repeats`` runs per kernel and the largest difference from mmcv's output and input
-gradient. The CPU kernel choice in ``custom.ops.OP_BACKENDS`` follows these numbers. On a
-machine shared with other jobs, ``--threads 1`` gives the steadiest comparison: multi-threaded
-ops then wait for cores at every parallel region.
+Two cases: one 64x64 feature map with 256 channels and 1,024 RoIs (sampling ratio 2, and 0),
+and a digits-sized step: 8 images of 256 px, a 4-level FPN (strides 4-32) with 64 channels,
+128 RoIs per image through mmdet's RoI extractor (sampling ratio 1). Contenders: ``mmcv``,
+``mmcv.ops.roi_align`` as mmdet calls it (on the CPU mmcv_lite_ext's gather, whose backward
+runs the gather again to differentiate it; on CUDA torchvision's kernel); ``gather``, the same
+gather differentiated by autograd directly; ``torchvision``, ``torchvision.ops.roi_align``.
+Prints the median of ``--repeats`` runs and the largest difference from torchvision's output
+and input gradient. On a machine shared with other jobs, ``--threads 1`` gives the steadiest
+comparison: multi-threaded ops then wait for cores at every parallel region.
 """
 import argparse
 import statistics
@@ -61,45 +63,52 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def kernels(sampling_ratio: int) -> dict:
+    """Contender name -> ``fn(features (N, C, H, W), rois (R, 5), spatial_scale)``."""
+    import mmcv.ops
+    import torchvision
+
+    from mmcv_lite_ext.roi_align import roi_align_gather
+    return {
+        'mmcv': lambda f, r, scale: mmcv.ops.roi_align(f, r, (7, 7), scale, sampling_ratio,
+                                                       'avg', True),
+        'gather': lambda f, r, scale: roi_align_gather(f, r, (7, 7), scale, sampling_ratio,
+                                                       True),
+        'torchvision': lambda f, r, scale: torchvision.ops.roi_align(f, r, (7, 7), scale,
+                                                                     sampling_ratio, True),
+    }
+
+
 def single_level_case(device: str, generator: torch.Generator, sampling_ratio: int):
-    from custom.ops.roi_align import ROI_ALIGN_KERNELS
     feats = [torch.rand(2, 256, 64, 64, generator=generator).to(device)]
     rois = random_rois(1024, 2, 256.0, generator).to(device)
-
-    def run(kernel):
-        return lambda inputs, r: ROI_ALIGN_KERNELS[kernel](inputs[0], r, (7, 7), 0.25,
-                                                           sampling_ratio, 'avg', True)
-    return feats, rois, {name: run(name) for name in ROI_ALIGN_KERNELS}
+    return feats, rois, {name: (lambda fn: lambda inputs, r: fn(inputs[0], r, 0.25))(fn)
+                         for name, fn in kernels(sampling_ratio).items()}
 
 
 def fpn_extractor_case(device: str, generator: torch.Generator, sampling_ratio: int):
-    from custom.models.roi_heads import PortableSingleRoIExtractor
-    from custom.ops.roi_align import ROI_ALIGN_KERNELS
+    from mmdet.models.roi_heads import SingleRoIExtractor
     sizes = (64, 32, 16, 8)
     feats = [torch.rand(8, 64, s, s, generator=generator).to(device) for s in sizes]
     rois = random_rois(8 * 128, 8, 256.0, generator).to(device)
 
     class FixedKernel(torch.nn.Module):
-        """RoIAlign layer pinned to one kernel, for timing only."""
+        """RoIAlign layer pinned to one contender, for timing only."""
 
-        def __init__(self, kernel, output_size, spatial_scale, sampling_ratio):
+        def __init__(self, fn, output_size, spatial_scale, sampling_ratio):
             super().__init__()
-            self.kernel = ROI_ALIGN_KERNELS[kernel]
-            self.output_size = (output_size, output_size)
-            self.spatial_scale = spatial_scale
-            self.sampling_ratio = sampling_ratio
+            self.fn, self.spatial_scale = fn, spatial_scale
 
         def forward(self, x, r):
-            return self.kernel(x, r, self.output_size, self.spatial_scale,
-                               self.sampling_ratio, 'avg', True)
+            return self.fn(x, r, self.spatial_scale)
 
-    def run(kernel):
-        layer = dict(type=lambda **kw: FixedKernel(kernel, **kw), output_size=7,
+    def run(fn):
+        layer = dict(type=lambda **kw: FixedKernel(fn, **kw), output_size=7,
                      sampling_ratio=sampling_ratio)
-        extractor = PortableSingleRoIExtractor(roi_layer=layer, out_channels=64,
-                                               featmap_strides=[4, 8, 16, 32]).to(device)
+        extractor = SingleRoIExtractor(roi_layer=layer, out_channels=64,
+                                       featmap_strides=[4, 8, 16, 32]).to(device)
         return lambda inputs, r: extractor(tuple(inputs), r)
-    return feats, rois, {name: run(name) for name in ROI_ALIGN_KERNELS}
+    return feats, rois, {name: run(fn) for name, fn in kernels(sampling_ratio).items()}
 
 
 def main() -> None:
@@ -112,7 +121,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    import custom  # noqa: F401  registers modules, as configs do
     cases = {'1 level 64x64x256, 1024 RoIs, S=2': (single_level_case, 2),
              '1 level 64x64x256, 1024 RoIs, S=0 (adaptive)': (single_level_case, 0),
              'FPN P2-P5 x64, 8 img x 128 RoIs, S=1': (fpn_extractor_case, 1)}
@@ -125,10 +133,8 @@ def main() -> None:
         feats = [f.contiguous(memory_format=memory_format) for f in feats]
         print(f'\n{title}\n{"kernel":<12} {"forward":>8} {"backward":>9} {"total":>7} '
               f'{"max |out diff|":>15} {"max |grad diff|":>16}')
-        if not args.device.startswith('cpu'):
-            fns.pop('mmcv')  # no mmcv CUDA kernels in this build
         results = time_kernels(fns, feats, rois, args.repeats, args.device)
-        reference = results.get('mmcv', results['torchvision'])
+        reference = results['torchvision']
         for name, (fwd, bwd, out, grads) in results.items():
             out_diff = (out - reference[2]).abs().max().item()
             grad_diff = max((g - r).abs().max().item() for g, r in zip(grads, reference[3]))

@@ -11,9 +11,10 @@ launch), in one R50-FPN training step of each contender of bench/train_speed.py,
 in total and per phase (preprocessing, backbone + neck, RPN, RoI head, backward + optimizer;
 SGD with its multi-tensor update, as it runs on CUDA). ``--inference`` counts one inference
 call of bench/infer_speed.py's contenders instead (one image, ``--size`` default 800x1333).
-classicdet's ops run with the implementations they use on CUDA (``custom.ops.OP_BACKENDS``'
-'cuda' column: torchvision's NMS and RoIAlign, as torchvision's model), so a machine without a
-GPU counts what a GPU run will wait on. Counts are exact and repeatable; no timing.
+mmcv's RoIAlign runs torchvision's kernel, as mmcv_lite_ext runs it on CUDA tensors (NMS is
+torchvision's on every device), and classicdet's heads sample the batch at once as on CUDA,
+so a machine without a GPU counts what a GPU run will wait on. Counts are exact and
+repeatable; no timing.
 """
 from __future__ import annotations
 
@@ -42,30 +43,34 @@ KINDS = ('_local_scalar_dense', 'is_nonzero', 'nonzero', 'index[bool]', 'index_p
 
 @contextlib.contextmanager
 def cuda_op_backends():
-    """Run classicdet's code on CPU tensors as it runs on CUDA tensors: the op
-    implementations CUDA tensors get, and the RPN's and RoI head's batch-wide sampling."""
+    """Run the models' code on CPU tensors as it runs on CUDA tensors: mmcv's RoIAlign through
+    torchvision's kernel, and classicdet's RPN and RoI head sampling the whole batch."""
+    import torchvision
+
+    import mmcv_lite_ext.roi_align as ext_roi_align
     from custom.models.dense_heads import PortableRPNHead
     from custom.models.roi_heads import BatchSampledRoIHead
-    from custom.ops import OP_BACKENDS
-    saved = {op: dict(per_device) for op, per_device in OP_BACKENDS.items()}
     heads = (PortableRPNHead, BatchSampledRoIHead)
     originals = {head: head._samples_batch for head in heads}
+    cpu_gather = ext_roi_align.roi_align_gather
+
+    def torchvision_roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned):
+        return torchvision.ops.roi_align(input, rois.to(input.dtype), output_size,
+                                         spatial_scale, sampling_ratio, aligned)
 
     def as_on_cuda(original):
         def samples_batch(head, device, *args):
             return original(head, torch.device('cuda'), *args)
         return samples_batch
     try:
-        for per_device in OP_BACKENDS.values():
-            per_device['cpu'] = per_device['cuda']
+        ext_roi_align.roi_align_gather = torchvision_roi_align
         for head, original in originals.items():
             head._samples_batch = as_on_cuda(original)
         yield
     finally:
         for head, original in originals.items():
             head._samples_batch = original
-        for op, per_device in saved.items():
-            OP_BACKENDS[op].update(per_device)
+        ext_roi_align.roi_align_gather = cpu_gather
 
 
 def count_step(step) -> SyncCounter:

@@ -16,9 +16,9 @@ alike. Models, random weights (no ``init_weights``, nothing downloaded):
   proposals, 256 RPN / 512 RoI samples) and RoIAlign sampling ratio 0 as mmdet's config.
   Default input 512x512 on CPU, 800x1333 on CUDA.
 - ``r18-digits``, ``vgg16-digits``: classicdet's digits configs vs the same configs with
-  mmdet's own RPN head, RoI extractor, mmcv RoIAlign and bbox head (what classicdet replaced),
-  at the digits size (320) and the config's batch. The twins train in NCHW layout: mmcv's
-  RoIAlign reads channels-last features wrongly.
+  mmdet's own RPN head, RoI head, box head, assigner, sampler, box coder and data
+  preprocessor (what classicdet replaced), at the digits size (320) and the config's batch,
+  both channels-last. RoIAlign and NMS are mmcv's in both, on mmcv_lite_ext's kernels.
 - ``--nchw`` adds ``classicdet NCHW``: classicdet's config without its ChannelsLastHook, so
   the table shows what the channels-last layout buys on the device.
 
@@ -88,9 +88,6 @@ def config_for(name: str, ours: str, counts: dict):
     if name == 'stock-parts':
         cfg = load_model_config(ours, NUM_CLASSES)
         cfg.model = with_stock_parts(cfg.model.to_dict())
-        # mmcv's RoIAlign pools channels-last features wrongly (ChannelsLastHook refuses it),
-        # so the twin trains NCHW, as stock mmdet does.
-        cfg.custom_hooks = without_channels_last_hook(cfg)
     elif name == 'nchw':
         cfg = load_model_config(ours, NUM_CLASSES)
         cfg.custom_hooks = without_channels_last_hook(cfg)

@@ -14,11 +14,11 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 install_safe_loading()
 
 from . import (analysis, apis, datasets, engine, evaluation, fundamentals, metrics,  # noqa: E402,F401,I001
-               models, ops)
+               models)
 
 __version__ = '0.1.0'
 
 __all__ = [
     'analysis', 'apis', 'datasets', 'engine', 'evaluation', 'fundamentals', 'metrics', 'models',
-    'ops', '__version__'
+    '__version__'
 ]

@@ -15,6 +15,8 @@ saying it needs a compiled mmcv, so that importing ``mmcv.ops`` (which checks th
 functions exist) works. ``python -m mmcv_lite_ext.install`` writes the ``mmcv/_ext.py`` that
 re-exports this package; ``tools/setup_env.sh`` runs it.
 """
+import importlib
+import importlib.util
 from typing import Callable, NoReturn
 
 import torch
@@ -51,6 +53,9 @@ def __getattr__(name: str) -> Callable[..., NoReturn]:
     """Any other op: present, so that ``mmcv.ops`` imports, but an error when called."""
     if name.startswith('_'):  # the import machinery's and tools' probes stay AttributeErrors
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    if importlib.util.find_spec(f'{__name__}.{name}') is not None:
+        # ``from mmcv_lite_ext import install`` asks for the attribute before the submodule.
+        return importlib.import_module(f'{__name__}.{name}')
 
     def missing_op(*args, **kwargs) -> NoReturn:
         raise needs_compiled_mmcv(name)

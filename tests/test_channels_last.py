@@ -19,7 +19,6 @@ from custom.engine import (
     fold_batch_norms,
     lists_hook,
 )
-from custom.ops import PortableRoIAlign
 
 ROIS = torch.tensor([[0, 1.0, 2.0, 15.0, 17.0], [1, 3.0, 3.0, 9.0, 12.0]])
 
@@ -28,28 +27,31 @@ def _features():
     return torch.randn(2, 8, 20, 20, generator=torch.Generator().manual_seed(0))
 
 
-def test_mmcv_roi_align_pools_channels_last_features_wrongly():
-    # The reason for the hook's check: mmcv's CPU kernel ignores strides.
+def test_mmcv_roi_align_pools_channels_last_features_as_nchw_ones():
+    # The set-up's mmcv._ext honours strides (a compiled mmcv's CPU kernel does not).
     feats = _features()
     expected = torchvision.ops.roi_align(feats, ROIS, 7, 0.5, 2, True)
     nhwc = feats.contiguous(memory_format=torch.channels_last)
-    assert torch.equal(RoIAlign(7, 0.5, 2)(feats, ROIS), expected)
-    assert (RoIAlign(7, 0.5, 2)(nhwc, ROIS) - expected).abs().max() > 0.1
-    torch.testing.assert_close(PortableRoIAlign(7, 0.5, 2)(nhwc, ROIS), expected)
+    torch.testing.assert_close(RoIAlign(7, 0.5, 2)(nhwc, ROIS), expected)
 
 
-def test_hook_refuses_mmcv_roi_align_and_names_it():
+def test_hook_accepts_mmcv_roi_align_on_the_uncompiled_ops():
     model = nn.ModuleDict(dict(conv=nn.Conv2d(3, 8, 3), pool=RoIAlign(7, 0.5, 2)))
-    with pytest.raises(ValueError, match=r"mmcv's RoIAlign \(pool\).*PortableRoIAlign"):
-        ChannelsLastHook().before_run(SimpleNamespace(model=model))
-    assert model['conv'].weight.is_contiguous()  # refused before converting anything
-
-
-def test_hook_accepts_roi_align_through_torchvision():
-    model = nn.ModuleDict(dict(conv=nn.Conv2d(3, 8, 3),
-                               pool=RoIAlign(7, 0.5, 2, use_torchvision=True)))
     ChannelsLastHook().before_run(SimpleNamespace(model=model))
     assert model['conv'].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model['conv'].weight.is_contiguous()
+
+
+def test_hook_refuses_compiled_mmcv_roi_align_and_names_it(monkeypatch):
+    import mmcv._ext
+    monkeypatch.setattr(mmcv._ext, 'COMPILED', True)
+    model = nn.ModuleDict(dict(conv=nn.Conv2d(3, 8, 3), pool=RoIAlign(7, 0.5, 2)))
+    with pytest.raises(ValueError, match=r"compiled mmcv's RoIAlign \(pool\).*use_torchvision"):
+        ChannelsLastHook().before_run(SimpleNamespace(model=model))
+    assert model['conv'].weight.is_contiguous()  # refused before converting anything
+    # torchvision's kernel honours strides
+    model['pool'] = RoIAlign(7, 0.5, 2, use_torchvision=True)
+    ChannelsLastHook().before_run(SimpleNamespace(model=model))
     assert not model['conv'].weight.is_contiguous()
 
 
@@ -133,8 +135,11 @@ def test_ddp_wrappers_convert_the_module_first(tmp_path):
             weight = wrapped.module[0].weight
             assert weight.is_contiguous(memory_format=torch.channels_last)
             assert not weight.is_contiguous()
-        with pytest.raises(ValueError, match="mmcv's RoIAlign"):
-            ChannelsLastDistributedDataParallel(nn.ModuleDict(dict(pool=RoIAlign(7, 1.0))))
+        with pytest.MonkeyPatch.context() as patch:  # as under a compiled mmcv
+            import mmcv._ext
+            patch.setattr(mmcv._ext, 'COMPILED', True)
+            with pytest.raises(ValueError, match="mmcv's RoIAlign"):
+                ChannelsLastDistributedDataParallel(nn.ModuleDict(dict(pool=RoIAlign(7, 1.0))))
     finally:
         dist.destroy_process_group()
 

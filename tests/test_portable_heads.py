@@ -1,18 +1,12 @@
-"""The portable heads give mmdet's stock heads' results, and run on CUDA with a CPU-only mmcv."""
+"""The batch-wide heads give mmdet's stock heads' results, on the CPU and on CUDA."""
 import copy
 
-import mmcv.ops
 import pytest
 import torch
-import torchvision
 from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch.testing import assert_close
-
-from custom import ops
-from custom.ops.nms import SOFT_NMS_KERNELS, SOFT_NMS_METHODS
-from custom.ops.roi_align import roi_align_gather
 
 STRIDES = [4, 8, 16, 32]
 IMAGE = 128  # px; feature maps 32, 16, 8, 4
@@ -351,23 +345,6 @@ def test_portable_rpn_head_refuses_images_without_anchors_inside():
         portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)
 
 
-@pytest.mark.parametrize('reg_class_agnostic', [False, True])
-@pytest.mark.parametrize('rescale', [False, True])
-@pytest.mark.parametrize('test_cfg', RCNN_TEST_CFGS)
-def test_portable_bbox_head_gives_shared2fc_detections(test_cfg, rescale, reg_class_agnostic):
-    cfg = dict(BBOX_CFG, reg_class_agnostic=reg_class_agnostic)
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
-    rois, logits, deltas = rcnn_inputs()
-    if reg_class_agnostic:
-        deltas = tuple(d[:, :4] for d in deltas)
-    kwargs = dict(batch_img_metas=IMG_METAS, rcnn_test_cfg=ConfigDict(test_cfg),
-                  rescale=rescale)
-    expected = stock.predict_by_feat(rois, logits, deltas, **kwargs)
-    got = portable.predict_by_feat(rois, logits, deltas, **kwargs)
-    assert_same_detections(got, expected)
-    assert max(len(r) for r in got) <= test_cfg['max_per_img']
-
-
 def rcnn_sampling_results(num_gts=(3, 0, 2), seed: int = 0):
     """Per image: proposals sampled against ground truths as mmdet's RoI head samples them
     (the second image has no ground truth, so no positives)."""
@@ -464,116 +441,13 @@ def test_portable_bbox_head_loss_waits_less_for_the_device():
     assert counts[1] == {'_local_scalar_dense': 1}, counts[1]  # only L1Loss's own check
 
 
-def test_portable_bbox_head_raw_and_empty_paths():
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
-    rois, logits, deltas = rcnn_inputs()
-    raw = portable.predict_by_feat(rois, logits, deltas, IMG_METAS, rcnn_test_cfg=None)
-    expected = stock.predict_by_feat(rois, logits, deltas, IMG_METAS, rcnn_test_cfg=None)
-    assert raw[0].bboxes.shape == (60, NUM_CLASSES * 4)
-    assert_close(raw[0].bboxes, expected[0].bboxes)
-    empty = (torch.zeros(0, 5),) * 2
-    cfg = ConfigDict(RCNN_TEST_CFGS[0])
-    results = portable.predict_by_feat(empty, (torch.zeros(0, NUM_CLASSES + 1),) * 2,
-                                       (torch.zeros(0, NUM_CLASSES * 4),) * 2, IMG_METAS, cfg)
-    assert results[0].bboxes.shape == (0, 4) and results[0].labels.shape == (0,)
-
-
-def test_multiclass_nms_equals_mmdet():
-    from mmdet.models.layers import multiclass_nms as mmdet_multiclass_nms
-    _, logits, _ = rcnn_inputs(num_rois=80)
-    rois, _, _ = rcnn_inputs(num_rois=80)
-    boxes = rois[0][:, 1:].repeat(1, NUM_CLASSES)
-    scores = logits[0].softmax(-1)
-    factors = torch.rand(80, generator=torch.Generator().manual_seed(3))
-    for nms_cfg in (dict(type='nms', iou_threshold=0.5), dict(type='soft_nms',
-                                                               iou_threshold=0.3)):
-        for kwargs in (dict(), dict(max_num=10, return_inds=True), dict(score_factors=factors)):
-            got = ops.multiclass_nms(boxes, scores, 0.05, nms_cfg, **kwargs)
-            expected = mmdet_multiclass_nms(boxes, scores, 0.05, nms_cfg, **kwargs)
-            assert len(got) == len(expected)
-            for g, e in zip(got, expected):
-                assert_close(g, e, rtol=0, atol=0)
-    dets, labels = ops.multiclass_nms(boxes, scores, 2.0, dict(iou_threshold=0.5))
-    assert dets.shape == (0, 5) and labels.shape == (0,)
-
-
 # ----------------------------------------------------------------------------- CUDA
 
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 class TestOnCuda:
-    """The ops and heads on a CUDA device, where this mmcv build has no kernels."""
-
-    def boxes(self, seed: int = 0):
-        g = torch.Generator().manual_seed(seed)
-        xy = torch.rand(400, 2, generator=g) * 100
-        boxes = torch.cat([xy, xy + 1 + torch.rand(400, 2, generator=g) * 30], 1)
-        boxes = torch.cat([boxes, boxes[::9]])
-        scores = torch.rand(len(boxes), generator=g)
-        return boxes, scores
-
-    def test_nms_matches_torchvision_and_mmcv_cpu(self):
-        boxes, scores = self.boxes()
-        dets, keep = ops.nms(boxes.cuda(), scores.cuda(), 0.5)
-        assert keep.is_cuda and dets.shape == (len(keep), 5)
-        tv_keep = torchvision.ops.nms(boxes.cuda(), scores.cuda(), 0.5)
-        cpu_keep = mmcv.ops.nms(boxes, scores, 0.5)[1]
-        assert sorted(keep.tolist()) == sorted(tv_keep.tolist()) == sorted(cpu_keep.tolist())
-        idxs = torch.arange(len(boxes)) % 4
-        cfg = dict(type='nms', iou_threshold=0.5)
-        _, keep = ops.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), cfg)
-        assert sorted(keep.tolist()) == sorted(mmcv.ops.batched_nms(boxes, scores, idxs,
-                                                                    cfg)[1].tolist())
-
-    @pytest.mark.parametrize('method', list(SOFT_NMS_METHODS))
-    def test_soft_nms_matches_mmcv_cpu(self, method):
-        boxes, scores = self.boxes(1)
-        dets, keep = ops.soft_nms(boxes.cuda(), scores.cuda(), 0.3, method=method)
-        ref_dets, ref_keep = mmcv.ops.soft_nms(boxes, scores, 0.3, method=method)
-        assert dets.is_cuda
-        assert torch.equal(keep.cpu(), ref_keep)
-        assert_close(dets.cpu(), ref_dets, rtol=1e-5, atol=1e-6)
-        dets, keep = SOFT_NMS_KERNELS['torch'](boxes.cuda(), scores.cuda(), 0.3, 0.5, 1e-3,
-                                               SOFT_NMS_METHODS[method], 0)
-        assert torch.equal(keep.cpu(), ref_keep)
-
-    @pytest.mark.parametrize('sampling_ratio', [0, 2])
-    def test_roi_align_matches_torchvision_and_cpu(self, sampling_ratio):
-        g = torch.Generator().manual_seed(2)
-        feats = torch.rand(2, 8, 20, 20, generator=g)
-        xy = torch.rand(50, 2, generator=g) * 100 - 10
-        rois = torch.cat([torch.randint(0, 2, (50, 1), generator=g).float(), xy,
-                          xy + torch.rand(50, 2, generator=g) * 40], 1)
-
-        def run(fn, f, r):
-            f = f.detach().clone().requires_grad_()
-            out = fn(f, r)
-            (out * torch.linspace(-0.1, 0.1, out.numel(), device=out.device).view_as(out)
-             ).sum().backward()
-            return out.detach().cpu(), f.grad.cpu()
-
-        layer = ops.PortableRoIAlign(7, 0.25, sampling_ratio)
-        got = run(layer, feats.cuda(), rois.cuda())
-        tv = run(lambda f, r: torchvision.ops.roi_align(f, r, 7, 0.25, sampling_ratio, True),
-                 feats.cuda(), rois.cuda())
-        cpu = run(lambda f, r: mmcv.ops.roi_align(f, r, 7, 0.25, sampling_ratio, 'avg', True),
-                  feats, rois)
-        for ref in (tv, cpu):
-            assert_close(got[0], ref[0], rtol=0, atol=1e-5)
-            assert_close(got[1], ref[1], rtol=0, atol=1e-5)
-        if sampling_ratio:
-            gathered = run(lambda f, r: roi_align_gather(f, r, 7, 0.25, sampling_ratio),
-                           feats.cuda(), rois.cuda())
-            assert_close(gathered[0], cpu[0], rtol=0, atol=1e-5)
-            assert_close(gathered[1], cpu[1], rtol=0, atol=1e-5)
-
-    def test_max_pooling_needs_mmcv_cuda_kernels(self):
-        if mmcv.ops.get_compiling_cuda_version() != 'not available':
-            pytest.skip('this mmcv has CUDA kernels')
-        with pytest.raises(NotImplementedError, match="'max' on cuda needs mmcv CUDA kernels"):
-            ops.roi_align(torch.rand(1, 2, 8, 8).cuda(),
-                          torch.tensor([[0, 1., 1., 5., 5.]]).cuda(), 2, pool_mode='max')
+    """The heads on a CUDA device (mmcv's ops run there through mmcv_lite_ext)."""
 
     def test_training_losses_on_cuda_match_cpu(self):
         """RPN and box-head losses on CUDA equal the CPU's, with samplers large enough to
@@ -625,8 +499,8 @@ class TestOnCuda:
         monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
         _, rpn = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
         extractor = MODELS.build(dict(
-            type='PortableSingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
-            roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=2)))
+            type='SingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2)))
         _, bbox_head = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
         rpn_cfg = ConfigDict(RPN_TEST_CFGS[0])
         rcnn_cfg = ConfigDict(RCNN_TEST_CFGS[2])
@@ -682,8 +556,8 @@ def roi_head_twins(num: int):
         return MODELS.build(dict(
             type=head_type,
             bbox_roi_extractor=dict(
-                type='PortableSingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
-                roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=2)),
+                type='SingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
+                roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2)),
             bbox_head=dict(type='PortableShared2FCBBoxHead', **BBOX_CFG),
             train_cfg=ConfigDict(
                 assigner=dict(type=assigner, pos_iou_thr=0.5, neg_iou_thr=0.5,

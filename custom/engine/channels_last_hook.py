@@ -13,11 +13,14 @@ from .hook_lists import lists_hook
 def nchw_only_layers(model: nn.Module) -> list[str]:
     """Names of the layers that compute wrong results on channels-last input.
 
-    mmcv's ``RoIAlign`` hands its input to mmcv's kernel, which reads the raw buffer as NCHW
-    without checking strides: on channels-last CPU features it pools the wrong values
-    (tested), with no error. With ``use_torchvision=True`` it runs torchvision's kernel,
-    which honours strides.
+    Under a compiled mmcv, ``RoIAlign`` hands its input to mmcv's CPU kernel, which reads the
+    raw buffer as NCHW without checking strides: on channels-last features it pools the wrong
+    values, with no error. classicdet's ``mmcv_lite_ext`` (the set-up's ``mmcv._ext``) and
+    torchvision's kernel (``use_torchvision=True``) honour strides.
     """
+    import mmcv._ext
+    if not getattr(mmcv._ext, 'COMPILED', True):
+        return []
     from mmcv.ops import RoIAlign
     return [name for name, module in model.named_modules()
             if isinstance(module, RoIAlign) and not module.use_torchvision]
@@ -38,10 +41,10 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     wrong = nchw_only_layers(model)
     if wrong:
         raise ValueError(
-            f"ChannelsLastHook: mmcv's RoIAlign ({', '.join(wrong)}) reads features as "
-            'NCHW whatever their strides and would pool channels-last features wrongly; '
-            "use roi_layer=dict(type='PortableRoIAlign', ...) or drop ChannelsLastHook "
-            'from custom_hooks')
+            f"ChannelsLastHook: compiled mmcv's RoIAlign ({', '.join(wrong)}) reads features "
+            'as NCHW whatever their strides and would pool channels-last features wrongly; '
+            "set roi_layer=dict(..., use_torchvision=True) or drop ChannelsLastHook from "
+            'custom_hooks')
     return model.to(memory_format=torch.channels_last)
 
 

@@ -36,8 +36,8 @@ model = dict(
     roi_head=dict(
         type='BatchSampledRoIHead',
         bbox_roi_extractor=dict(
-            type='PortableSingleRoIExtractor',
-            roi_layer=dict(type='PortableRoIAlign', output_size=7, sampling_ratio=0),
+            type='SingleRoIExtractor',
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
             out_channels=512,
             featmap_strides=[16]),
         bbox_head=dict(

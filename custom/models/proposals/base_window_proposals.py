@@ -35,14 +35,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from mmcv.ops import batched_nms
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.structures.bbox import scale_boxes
 from mmdet.utils import InstanceList, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
-
-from custom.ops import batched_nms
 
 SCORE_MODES = ('feature_contrast', 'feature_mean', 'random')
 

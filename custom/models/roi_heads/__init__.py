@@ -2,7 +2,5 @@
 from .batch_sampled_roi_head import BatchSampledRoIHead
 from .iterative_bbox_roi_head import IterativeBBoxRoIHead
 from .portable_bbox_head import PortableShared2FCBBoxHead
-from .portable_roi_extractor import PortableSingleRoIExtractor
 
-__all__ = ['BatchSampledRoIHead', 'IterativeBBoxRoIHead', 'PortableShared2FCBBoxHead',
-           'PortableSingleRoIExtractor']
+__all__ = ['BatchSampledRoIHead', 'IterativeBBoxRoIHead', 'PortableShared2FCBBoxHead']
