@@ -98,6 +98,7 @@ def fpn_extractor_case(device: str, generator: torch.Generator, sampling_ratio: 
         def __init__(self, fn, output_size, spatial_scale, sampling_ratio):
             super().__init__()
             self.fn, self.spatial_scale = fn, spatial_scale
+            self.output_size = (output_size, output_size)  # what the extractor reads
 
         def forward(self, x, r):
             return self.fn(x, r, self.spatial_scale)

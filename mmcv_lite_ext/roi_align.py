@@ -22,6 +22,7 @@ from torch.nn.modules.utils import _pair
 from .errors import needs_compiled_mmcv
 
 AVG_POOL = 1  # mmcv's pool_mode code for 'avg'; 0 is 'max'
+GRAPH = '_mmcv_lite_ext_gather_graph'  # attribute carrying the forward's graph to backward
 
 
 def _axis_samples(start: Tensor, bin_size: Tensor, num_bins: int, points_per_bin: int,
@@ -218,10 +219,22 @@ def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor, argmax_y: Ten
         aligned (bool): Pixel-centre alignment.
     """
     _check_pool_mode(pool_mode, 'roi_align_forward')
+    size = (aligned_height, aligned_width)
+    if input.device.type == 'cpu' and input.requires_grad:
+        # Keep the gather's autograd graph for roi_align_backward, which then need not run
+        # the gather again (half the backward's time). It hangs on ``argmax_y``, a tensor
+        # mmcv makes for this call alone and saves for its backward, so it lives exactly as
+        # long as mmcv's own graph.
+        with torch.enable_grad():
+            features = input.detach().requires_grad_()
+            pooled = roi_align_gather(features, rois, size, spatial_scale, sampling_ratio,
+                                      aligned)
+        setattr(argmax_y, GRAPH, (features, pooled))
+        output.copy_(pooled.detach())
+        return
     with torch.no_grad():
         if input.device.type == 'cpu':
-            pooled = roi_align_gather(input, rois, (aligned_height, aligned_width),
-                                      spatial_scale, sampling_ratio, aligned)
+            pooled = roi_align_gather(input, rois, size, spatial_scale, sampling_ratio, aligned)
         else:
             features = _exact(input)
             pooled = torch.ops.torchvision.roi_align(
@@ -247,7 +260,12 @@ def roi_align_backward(grad_output: Tensor, rois: Tensor, argmax_y: Tensor, argm
     """
     _check_pool_mode(pool_mode, 'roi_align_backward')
     batch, channels, height, width = grad_input.shape
-    if grad_input.device.type == 'cpu':
+    graph = getattr(argmax_y, GRAPH, None)
+    if graph is not None:
+        delattr(argmax_y, GRAPH)
+        features, pooled = graph
+        grad, = torch.autograd.grad(pooled, features, grad_output)
+    elif grad_input.device.type == 'cpu':
         # RoIAlign is linear in the features, so the gradient is the gather's transpose,
         # whatever the features' values: run the gather on a stand-in and differentiate it.
         with torch.enable_grad():

@@ -317,6 +317,30 @@ def test_roi_align_gradient_is_exact():
                                              aligned), (feats,))
 
 
+def test_roi_align_backward_with_and_without_the_forwards_graph():
+    """The CPU forward keeps the gather's graph for the backward when the features need a
+    gradient; a backward without it runs the gather again. Same gradient either way, and
+    the graph goes with the call (no forward under no_grad keeps one)."""
+    from mmcv_lite_ext import roi_align as ext
+    feats, rois = roi_case(4)
+    grad_out = torch.rand(len(rois), 8, 7, 7, generator=torch.Generator().manual_seed(0))
+    for sampling_ratio in (0, 2):
+        args = dict(aligned_height=7, aligned_width=7, spatial_scale=0.25,
+                    sampling_ratio=sampling_ratio, pool_mode=1, aligned=True)
+        grads = []
+        for keep_graph in (True, False):
+            tag = feats.new_zeros(0)
+            ext.roi_align_forward(feats.clone().requires_grad_(keep_graph), rois,
+                                  feats.new_zeros(len(rois), 8, 7, 7), tag, tag, **args)
+            assert hasattr(tag, ext.GRAPH) == keep_graph
+            grad = torch.zeros_like(feats)
+            ext.roi_align_backward(grad_out, rois, tag, tag, grad, **args)
+            assert not hasattr(tag, ext.GRAPH)  # released by the backward
+            grads.append(grad)
+        assert_close(grads[0], grads[1], rtol=0, atol=1e-6)
+        assert grads[0].abs().sum() > 0
+
+
 def test_roi_align_channels_last_and_reversed_rois():
     # Channels-last features pool as NCHW ones do (a compiled mmcv CPU kernel reads them
     # wrongly); RoIs with x2 < x1 are sampled as torchvision samples them.
