@@ -23,6 +23,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CARRY=${CLASSICDET_GPU_CARRY:-$ROOT/.gpu}
 PY=${PYTHON:-python3}
+# Absolute, as steps run from other folders: a path, or the command found on PATH.
+[[ $PY == */* ]] || PY=$(command -v "$PY" || echo "$PY")
+[[ $PY == /* ]] || PY=$PWD/$PY
 SITE=${CLASSICDET_GPU_SITE:-/tmp/classicdet-site}
 BUDGET=${GPU_CHECK_BUDGET:-420}
 LIMIT_MB=60
