@@ -260,25 +260,19 @@ def load_model_config(path: str | Path, num_classes: int | None = None):
     return cfg
 
 
-# classicdet's parts and the mmdet parts they stand in for (IterativeBBoxRoIHead trains
-# exactly as StandardRoIHead; only its test-time prediction differs). RoIAlign and NMS are
-# mmcv's in both: with mmcv-lite they run mmcv_lite_ext's kernels.
-STOCK_NAMES = {
-    'PortableRPNHead': 'RPNHead',
-    'PortableShared2FCBBoxHead': 'Shared2FCBBoxHead',
-    'IterativeBBoxRoIHead': 'StandardRoIHead',
-    'BatchSampledRoIHead': 'StandardRoIHead',
-    'SyncFreeDetDataPreprocessor': 'DetDataPreprocessor',
-    'DeviceRandomSampler': 'RandomSampler',
-    'SyncFreeMaxIoUAssigner': 'MaxIoUAssigner',
-    'SyncFreeDeltaXYWHBBoxCoder': 'DeltaXYWHBBoxCoder',
-}
+def stock_name(name: str) -> str:
+    """The mmdet part a classicdet part stands in for: ``SyncFree<Name>`` -> ``<Name>``
+    (``custom.models.sync_free``); IterativeBBoxRoIHead trains exactly as StandardRoIHead,
+    only its test-time prediction differs. RoIAlign and NMS are mmcv's in both."""
+    from custom.models.sync_free import mmdet_name
+    return 'StandardRoIHead' if name == 'IterativeBBoxRoIHead' else mmdet_name(name)
 
 
 def with_stock_parts(node):
     """A copy of a model config with classicdet's parts swapped for mmdet's own."""
     if isinstance(node, dict):
-        return {key: (STOCK_NAMES.get(value, value) if key == 'type' else with_stock_parts(value))
+        return {key: (stock_name(value) if key == 'type' and isinstance(value, str)
+                      else with_stock_parts(value))
                 for key, value in node.items()}
     if isinstance(node, (list, tuple)):
         return type(node)(with_stock_parts(value) for value in node)

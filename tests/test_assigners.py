@@ -5,7 +5,7 @@ from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmengine.structures import InstanceData
 
 from bench.common import SyncCounter
-from custom.models.task_modules import SyncFreeMaxIoUAssigner
+from custom.models.sync_free import SyncFreeMaxIoUAssigner
 
 RPN = dict(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3, match_low_quality=True)
 RCNN = dict(pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5, match_low_quality=False)
@@ -143,7 +143,7 @@ def test_cuda_assignment_equals_mmdet_on_cpu(setting):
 def test_sync_free_coder_encodes_as_mmdet(means, stds):
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 
-    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
     priors = _random_priors(3000, seed=5)
     gts = _random_priors(3000, seed=6)
     ours = SyncFreeDeltaXYWHBBoxCoder(target_means=means, target_stds=stds)
@@ -170,7 +170,7 @@ def test_sync_free_coder_encodes_as_mmdet(means, stds):
 def test_sync_free_overlaps_equal_mmdet(mode, shapes):
     from mmdet.models.task_modules.assigners import BboxOverlaps2D
 
-    from custom.models.task_modules import SyncFreeBboxOverlaps2D
+    from custom.models.sync_free import SyncFreeBboxOverlaps2D
     boxes1, boxes2 = _random_priors(shapes[0], seed=7), _random_priors(shapes[1], seed=8)
     boxes2[:10, 2:] = boxes2[:10, :2]  # degenerate boxes: the eps guard decides
     boxes1 = torch.cat([boxes1, boxes2[:3]])  # exact matches: IoU 1
@@ -187,7 +187,7 @@ def test_sync_free_overlaps_equal_mmdet(mode, shapes):
 
 
 def test_sync_free_assigner_defaults_to_the_sync_free_overlaps():
-    from custom.models.task_modules import SyncFreeBboxOverlaps2D
+    from custom.models.sync_free import SyncFreeBboxOverlaps2D
     assert type(SyncFreeMaxIoUAssigner(**RPN).iou_calculator) is SyncFreeBboxOverlaps2D
     explicit = SyncFreeMaxIoUAssigner(**RPN, iou_calculator=dict(type='BboxOverlaps2D'))
     assert type(explicit.iou_calculator).__name__ == 'BboxOverlaps2D'
@@ -203,7 +203,7 @@ def test_sync_free_assigner_defaults_to_the_sync_free_overlaps():
 def test_sync_free_coder_decodes_as_mmdet(options, max_shape, num_classes):
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 
-    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
     rois = _random_priors(2000, seed=9)
     deltas = torch.randn(2000, 4 * num_classes, generator=torch.Generator().manual_seed(3))
     deltas[:50, 2:4] = 9.0  # beyond the log-scale clip

@@ -108,14 +108,14 @@ def test_stock_parts_twin_builds_mmdet_and_mmcv_modules():
     from mmdet.models.dense_heads import RPNHead
     from mmdet.models.roi_heads import Shared2FCBBoxHead, SingleRoIExtractor
 
-    from custom.models.dense_heads import PortableRPNHead
+    from custom.models.sync_free import SyncFreeRPNHead
 
     ours = common.load_model_config(R18_DIGITS, num_classes=10)
     twin = train_speed.config_for('stock-parts', R18_DIGITS, {})
     assert twin.model['backbone'] == ours.model.backbone.to_dict()  # only the parts differ
     ours_model = common.build_mmdet_model(ours, 'cpu', train=False)
     twin_model = common.build_mmdet_model(twin, 'cpu', train=False)
-    assert type(ours_model.rpn_head) is PortableRPNHead and type(twin_model.rpn_head) is RPNHead
+    assert type(ours_model.rpn_head) is SyncFreeRPNHead and type(twin_model.rpn_head) is RPNHead
     extractor = twin_model.roi_head.bbox_roi_extractor
     assert type(extractor) is SingleRoIExtractor
     assert type(ours_model.roi_head.bbox_roi_extractor) is SingleRoIExtractor
@@ -278,9 +278,9 @@ def test_sync_count_quick_counts_every_contender_and_restores_the_backends():
     assert (sum(results['classicdet'].syncs.values())
             < sum(results['mmdet stock'].syncs.values()))
     assert ext_roi_align.roi_align_gather is gather
-    from custom.models.dense_heads import PortableRPNHead
-    from custom.models.roi_heads import BatchSampledRoIHead
-    for head in (PortableRPNHead, BatchSampledRoIHead):
+    from custom.models.roi_heads import SyncFreeStandardRoIHead
+    from custom.models.sync_free import SyncFreeRPNHead
+    for head in (SyncFreeRPNHead, SyncFreeStandardRoIHead):
         assert head._samples_batch.__qualname__.startswith(head.__name__)  # restored
     # as on CUDA, both stages sampled the batch at once: no sampler nonzero is left
     ours = results['classicdet']

@@ -5,10 +5,10 @@ import pytest
 from mmdet.registry import MODELS, TASK_UTILS
 from mmengine.config import Config
 
-from custom.models.task_modules import (
-    DeviceRandomSampler,
+from custom.models.sync_free import (
     SyncFreeDeltaXYWHBBoxCoder,
     SyncFreeMaxIoUAssigner,
+    SyncFreeRandomSampler,
 )
 
 CONFIGS = sorted(str(p) for p in Path('configs').rglob('*.py') if '_base_' not in p.parts)
@@ -37,7 +37,7 @@ def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
         assigner = TASK_UTILS.build(model_cfg.train_cfg[stage].assigner)
         sampler = TASK_UTILS.build(model_cfg.train_cfg[stage].sampler)
         assert type(assigner) is SyncFreeMaxIoUAssigner, (config, stage)
-        assert type(sampler) is DeviceRandomSampler, (config, stage)
+        assert type(sampler) is SyncFreeRandomSampler, (config, stage)
     model = MODELS.build(model_cfg)
     for head in (model.rpn_head, model.roi_head.bbox_head):
         assert type(head.bbox_coder) is SyncFreeDeltaXYWHBBoxCoder, (config, type(head))

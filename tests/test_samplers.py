@@ -1,4 +1,4 @@
-"""DeviceRandomSampler: mmdet's RandomSampler on CPU, a GPU permutation on CUDA."""
+"""SyncFreeRandomSampler: mmdet's RandomSampler on CPU, a GPU permutation on CUDA."""
 import pytest
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
@@ -6,7 +6,7 @@ from mmdet.models.task_modules.samplers import RandomSampler
 from mmengine.structures import InstanceData
 
 from bench.common import SyncCounter
-from custom.models.task_modules import DeviceRandomSampler
+from custom.models.sync_free import SyncFreeRandomSampler
 
 
 def _rpn_like_inputs(num_priors: int, num_gts: int, num_pos: int, device: str = 'cpu'):
@@ -43,7 +43,7 @@ def test_cpu_samples_equal_mmdet_random_sampler(num_gts, num_pos, num, pos_fract
                   neg_pos_ub=neg_pos_ub)
     # Fresh inputs for each: sampling with add_gt_as_proposals extends the assignment in place.
     torch.manual_seed(7)
-    ours = DeviceRandomSampler(**kwargs).sample(*_rpn_like_inputs(20000, num_gts, num_pos))
+    ours = SyncFreeRandomSampler(**kwargs).sample(*_rpn_like_inputs(20000, num_gts, num_pos))
     torch.manual_seed(7)
     theirs = RandomSampler(**kwargs).sample(*_rpn_like_inputs(20000, num_gts, num_pos))
     _assert_same_sampling(ours, theirs)
@@ -52,7 +52,7 @@ def test_cpu_samples_equal_mmdet_random_sampler(num_gts, num_pos, num, pos_fract
 
 
 def test_picking_more_than_the_gallery_is_refused():
-    sampler = DeviceRandomSampler(num=8, pos_fraction=0.5)
+    sampler = SyncFreeRandomSampler(num=8, pos_fraction=0.5)
     with pytest.raises(ValueError, match='cannot pick 5 of 4 indices'):
         sampler.random_choice(torch.arange(4), 5)
     with pytest.raises(ValueError, match='cannot pick 3 of 2 indices'):
@@ -61,7 +61,7 @@ def test_picking_more_than_the_gallery_is_refused():
 
 def test_list_gallery_gives_numpy_like_mmdet():
     torch.manual_seed(3)
-    ours = DeviceRandomSampler(num=8, pos_fraction=0.5).random_choice(list(range(10, 30)), 5)
+    ours = SyncFreeRandomSampler(num=8, pos_fraction=0.5).random_choice(list(range(10, 30)), 5)
     torch.manual_seed(3)
     theirs = RandomSampler(num=8, pos_fraction=0.5).random_choice(list(range(10, 30)), 5)
     assert ours.tolist() == theirs.tolist()
@@ -77,7 +77,7 @@ def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
         assert kwargs.get('device') is not None, 'a permutation was drawn on the CPU'
         return cpu_randperm(*args, **kwargs)
     monkeypatch.setattr(torch, 'randperm', randperm_on_device_only)
-    result = DeviceRandomSampler(num=256, pos_fraction=0.5, add_gt_as_proposals=False).sample(
+    result = SyncFreeRandomSampler(num=256, pos_fraction=0.5, add_gt_as_proposals=False).sample(
         *inputs)
     gt_inds = inputs[0].gt_inds
     assert result.pos_inds.is_cuda and result.neg_inds.is_cuda
@@ -89,10 +89,10 @@ def test_cuda_samples_stay_on_the_gpu_and_are_a_valid_sample(monkeypatch):
 
 def test_sampling_makes_no_unique_call():
     counts = {}
-    for sampler in (DeviceRandomSampler, RandomSampler):
+    for sampler in (SyncFreeRandomSampler, RandomSampler):
         with SyncCounter() as counter:
             sampler(num=256, pos_fraction=0.5).sample(*_rpn_like_inputs(20000, 4, 300))
         counts[sampler.__name__] = counter.syncs
     assert counts['RandomSampler']['_unique2'] == 2  # the counter sees mmdet's two
-    assert counts['DeviceRandomSampler']['_unique2'] == 0
-    assert counts['DeviceRandomSampler']['nonzero'] == counts['RandomSampler']['nonzero']
+    assert counts['SyncFreeRandomSampler']['_unique2'] == 0
+    assert counts['SyncFreeRandomSampler']['nonzero'] == counts['RandomSampler']['nonzero']

@@ -5,18 +5,16 @@ Shape shorthand: N = RoIs of the batch, C = foreground classes.
 from typing import List, Tuple
 
 import torch
+from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor
 
-from .batch_sampled_roi_head import BatchSampledRoIHead
-
 
 @MODELS.register_module()
-class IterativeBBoxRoIHead(BatchSampledRoIHead):
-    """mmdet's ``StandardRoIHead`` with iterative box regression at test time (and, as
-    :class:`BatchSampledRoIHead`, batch-wide RoI sampling when training on CUDA).
+class IterativeBBoxRoIHead(StandardRoIHead):
+    """mmdet's ``StandardRoIHead`` with iterative box regression at test time.
 
     Faster R-CNN's box head regresses each proposal once, from features pooled over the
     proposal, which covers its object only roughly. Pooling again over the regressed box
@@ -29,7 +27,7 @@ class IterativeBBoxRoIHead(BatchSampledRoIHead):
     what mmdet's ``CascadeRoIHead`` computes when all its stages share one box head.
 
     Each extra step costs one more RoI pooling and box-head pass over the proposals (the
-    backbone, neck and RPN run once). Same arguments as :class:`BatchSampledRoIHead`.
+    backbone, neck and RPN run once). Same arguments as ``StandardRoIHead``.
     """
 
     def predict_bbox(self,

@@ -16,7 +16,7 @@ from torch import Tensor
 
 
 @TASK_UTILS.register_module()
-class DeviceRandomSampler(RandomSampler):
+class SyncFreeRandomSampler(RandomSampler):
     """mmdet's ``RandomSampler``, with the permutation drawn on the gallery's device.
 
     mmdet's ``random_choice`` always draws ``torch.randperm`` on the CPU and copies it to the
@@ -51,7 +51,7 @@ class DeviceRandomSampler(RandomSampler):
             ValueError: ``num`` is larger than the gallery.
         """
         if num > len(gallery):
-            raise ValueError(f'DeviceRandomSampler: cannot pick {num} of {len(gallery)} indices')
+            raise ValueError(f'SyncFreeRandomSampler: cannot pick {num} of {len(gallery)} indices')
         if not isinstance(gallery, Tensor) or gallery.device.type == 'cpu':
             return super().random_choice(gallery, num)
         return gallery[torch.randperm(gallery.numel(), device=gallery.device)[:num]]

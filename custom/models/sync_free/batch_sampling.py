@@ -8,7 +8,7 @@ import torch
 from mmdet.models.task_modules.samplers import RandomSampler
 from torch import Tensor
 
-from .device_random_sampler import DeviceRandomSampler
+from .sync_free_random_sampler import SyncFreeRandomSampler
 
 # ``batch_sampling`` of the heads that draw for the whole batch: on CUDA tensors only (so CPU
 # training keeps mmdet's per-image draw), on any device, or never.
@@ -36,7 +36,7 @@ def batch_sampling_applies(mode: str, device: torch.device) -> bool:
 def draws_like_random_sampler(sampler: object) -> bool:
     """Whether ``sampler`` is mmdet's plain random sampler (or ours), whose draw
     :func:`random_sampler_draw` reproduces in distribution."""
-    return type(sampler) in (RandomSampler, DeviceRandomSampler)
+    return type(sampler) in (RandomSampler, SyncFreeRandomSampler)
 
 
 def uniform_subset(candidates: Tensor, size: int) -> Tuple[Tensor, Tensor]:

@@ -99,7 +99,7 @@ def test_portable_rpn_head_gives_rpn_head_proposals(test_cfg, rescale, use_sigmo
     """Same proposals as mmdet's head, which selects them image by image (ours: the batch
     at once); the second config's size filter drops boxes of some images only."""
     cfg = dict(RPN_CFG, loss_cls=dict(RPN_CFG['loss_cls'], use_sigmoid=use_sigmoid))
-    stock, portable = twin_heads('RPNHead', 'PortableRPNHead', cfg)
+    stock, portable = twin_heads('RPNHead', 'SyncFreeRPNHead', cfg)
     feats = features()
     with torch.no_grad():
         cls_scores, bbox_preds = stock(feats)
@@ -114,7 +114,7 @@ def test_portable_rpn_head_gives_rpn_head_proposals(test_cfg, rescale, use_sigmo
 
 
 def test_portable_rpn_head_without_candidates():
-    _, portable = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
+    _, portable = twin_heads('RPNHead', 'SyncFreeRPNHead', RPN_CFG)
     with torch.no_grad():
         cls_scores, bbox_preds = portable(features())
         cfg = ConfigDict(RPN_TEST_CFGS[0], min_bbox_size=10 * IMAGE)  # filters every box
@@ -130,7 +130,7 @@ def rpn_train_cfg(stock: bool, allowed_border: int) -> dict:
         assigner=dict(type='MaxIoUAssigner' if stock else 'SyncFreeMaxIoUAssigner',
                       pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
                       match_low_quality=True, ignore_iof_thr=-1),
-        sampler=dict(type='RandomSampler' if stock else 'DeviceRandomSampler', num=64,
+        sampler=dict(type='RandomSampler' if stock else 'SyncFreeRandomSampler', num=64,
                      pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False),
         allowed_border=allowed_border, pos_weight=-1, debug=False)
 
@@ -141,7 +141,7 @@ def rpn_training_twins(allowed_border: int, reg_decoded: bool):
         cfg.update(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss', loss_weight=2.0))
     stock = randomise(MODELS.build(dict(type='RPNHead', **copy.deepcopy(cfg),
                                         train_cfg=rpn_train_cfg(True, allowed_border))), 0)
-    portable = MODELS.build(dict(type='PortableRPNHead', **copy.deepcopy(cfg),
+    portable = MODELS.build(dict(type='SyncFreeRPNHead', **copy.deepcopy(cfg),
                                  train_cfg=rpn_train_cfg(False, allowed_border)))
     portable.load_state_dict(stock.state_dict())
     return stock, portable
@@ -300,7 +300,7 @@ def test_batch_sampling_draws_mmdet_sample_sizes():
 
 def test_batch_sampling_waits_for_nothing():
     from bench.common import SyncCounter
-    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
     _, portable = batch_sampling_twins(-1, reg_decoded=False, num=64)
     portable.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
         key: value for key, value in RPN_CFG['bbox_coder'].items() if key != 'type'})
@@ -314,7 +314,7 @@ def test_batch_sampling_waits_for_nothing():
 
 
 def test_uniform_subset_is_uniform_and_sized_like_mmdet():
-    from custom.models.task_modules.batch_random_draw import uniform_subset
+    from custom.models.sync_free.batch_sampling import uniform_subset
     candidates = torch.zeros(2, 12, dtype=torch.bool)
     candidates[0, [1, 4, 5, 9, 11]] = True  # 5 candidates, 3 drawn
     candidates[1, [2, 3]] = True  # fewer than wanted: both, then padding
@@ -333,7 +333,7 @@ def test_uniform_subset_is_uniform_and_sized_like_mmdet():
 
 def test_batch_sampling_mode_is_checked():
     with pytest.raises(ValueError, match="batch_sampling must be one of"):
-        MODELS.build(dict(type='PortableRPNHead', **RPN_CFG, batch_sampling='gpu'))
+        MODELS.build(dict(type='SyncFreeRPNHead', **RPN_CFG, batch_sampling='gpu'))
 
 
 def test_portable_rpn_head_refuses_images_without_anchors_inside():
@@ -372,7 +372,7 @@ def rcnn_sampling_results(num_gts=(3, 0, 2), seed: int = 0):
 @pytest.mark.parametrize('pos_weight, reg_decoded', [(-1, False), (2.0, False), (-1, True)])
 def test_portable_bbox_head_targets_equal_mmdet(pos_weight, reg_decoded, concat):
     cfg = dict(BBOX_CFG, reg_decoded_bbox=reg_decoded)
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
     sampling_results = rcnn_sampling_results()
     train_cfg = ConfigDict(pos_weight=pos_weight)
     expected = stock.get_targets(sampling_results, train_cfg, concat=concat)
@@ -394,7 +394,7 @@ def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss
     cfg = dict(BBOX_CFG, reg_class_agnostic=reg_class_agnostic,
                loss_bbox=dict(type=loss_bbox, loss_weight=1.0),
                reg_decoded_bbox=loss_bbox == 'GIoULoss')
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', cfg)
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
     if num_gts == (0, 0, 0):
         sampling_results = rcnn_sampling_results(num_gts=(3, 0, 2))
         for res in sampling_results:  # every positive becomes a negative
@@ -426,7 +426,7 @@ def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss
 
 def test_portable_bbox_head_loss_waits_less_for_the_device():
     from bench.common import SyncCounter
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', BBOX_CFG)
     sampling_results = rcnn_sampling_results()
     counts = []
     for head in (stock, portable):
@@ -455,7 +455,7 @@ class TestOnCuda:
         from mmengine.structures import InstanceData
         _, rpn = rpn_training_twins(-1, reg_decoded=False)
         rpn.sampler.num = 10 ** 6
-        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', BBOX_CFG)
         gts, metas = rpn_training_batch(1)
         sampling_results = rcnn_sampling_results()
         feats = features()
@@ -497,11 +497,11 @@ class TestOnCuda:
     def test_heads_forward_on_cuda_match_cpu(self, monkeypatch):
         # TF32 convolutions (on by default; matmuls are not) would move outputs by ~1e-3.
         monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
-        _, rpn = twin_heads('RPNHead', 'PortableRPNHead', RPN_CFG)
+        _, rpn = twin_heads('RPNHead', 'SyncFreeRPNHead', RPN_CFG)
         extractor = MODELS.build(dict(
             type='SingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
             roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2)))
-        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'PortableShared2FCBBoxHead', BBOX_CFG)
+        _, bbox_head = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', BBOX_CFG)
         rpn_cfg = ConfigDict(RPN_TEST_CFGS[0])
         rcnn_cfg = ConfigDict(RCNN_TEST_CFGS[2])
         feats = features()
@@ -550,7 +550,7 @@ class TestOnCuda:
 
 
 def roi_head_twins(num: int):
-    """mmdet's StandardRoIHead and BatchSampledRoIHead (its batch path forced, as on CUDA)
+    """mmdet's StandardRoIHead and SyncFreeStandardRoIHead (its batch path forced, as on CUDA)
     with the same box head weights and sampler size."""
     def build(head_type: str, assigner: str):
         return MODELS.build(dict(
@@ -558,7 +558,7 @@ def roi_head_twins(num: int):
             bbox_roi_extractor=dict(
                 type='SingleRoIExtractor', out_channels=16, featmap_strides=STRIDES,
                 roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2)),
-            bbox_head=dict(type='PortableShared2FCBBoxHead', **BBOX_CFG),
+            bbox_head=dict(type='SyncFreeShared2FCBBoxHead', **BBOX_CFG),
             train_cfg=ConfigDict(
                 assigner=dict(type=assigner, pos_iou_thr=0.5, neg_iou_thr=0.5,
                               min_pos_iou=0.5, match_low_quality=False, ignore_iof_thr=-1),
@@ -566,7 +566,7 @@ def roi_head_twins(num: int):
                              neg_pos_ub=-1, add_gt_as_proposals=True),
                 pos_weight=-1, debug=False)))
     stock = randomise(build('StandardRoIHead', 'MaxIoUAssigner'), 0)
-    batched = build('BatchSampledRoIHead', 'SyncFreeMaxIoUAssigner')
+    batched = build('SyncFreeStandardRoIHead', 'SyncFreeMaxIoUAssigner')
     batched.load_state_dict(stock.state_dict())
     batched.batch_sampling = 'always'
     return stock.train(), batched.train()
@@ -650,7 +650,7 @@ def test_batch_sampled_roi_head_draws_mmdet_sample_sizes(monkeypatch):
 
 def test_batch_sampled_roi_head_waits_less_for_the_device():
     from bench.common import SyncCounter
-    from custom.models.task_modules import SyncFreeDeltaXYWHBBoxCoder
+    from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
     stock, batched = roi_head_twins(num=32)
     batched.bbox_head.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
         key: value for key, value in BBOX_CFG['bbox_coder'].items() if key != 'type'})
@@ -675,4 +675,4 @@ def test_batch_sampled_roi_head_keeps_mmdet_path_on_cpu():
     for key in expected:  # same draw: the per-image path with the same assigner results
         assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match='batch_sampling must be one of'):
-        MODELS.build(dict(type='BatchSampledRoIHead', batch_sampling='gpu'))
+        MODELS.build(dict(type='SyncFreeStandardRoIHead', batch_sampling='gpu'))

@@ -18,23 +18,23 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from custom.models.task_modules import SyncFreeMaxIoUAssigner
-from custom.models.task_modules.batch_random_draw import (
+from .batch_sampling import (
     batch_sampling_applies,
     checked_batch_sampling,
     draws_like_random_sampler,
     random_sampler_draw,
 )
+from .sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
 
 
 @MODELS.register_module()
-class BatchSampledRoIHead(StandardRoIHead):
+class SyncFreeStandardRoIHead(StandardRoIHead):
     """mmdet's ``StandardRoIHead``; on CUDA its training samples the batch at once.
 
     mmdet assigns and samples the RoIs of each image in turn, and its random sampler's
     ``nonzero`` over positives and negatives makes the host wait for the GPU twice per
     image. With ``batch_sampling='cuda'`` (the default; ``'always'``, ``'never'``), a
-    :class:`SyncFreeMaxIoUAssigner` and a ``RandomSampler`` (or ``DeviceRandomSampler``),
+    :class:`SyncFreeMaxIoUAssigner` and a ``RandomSampler`` (or ``SyncFreeRandomSampler``),
     this head draws every image's sample at once instead: each image's positives and
     negatives are its candidates with the smallest uniform random keys (the sample sizes
     ``RandomSampler`` draws and a uniformly drawn sample, but not mmdet's draw), the
@@ -43,7 +43,7 @@ class BatchSampledRoIHead(StandardRoIHead):
     fill (fewer than ``num`` candidates) get zero weights, and the box head's loss leaves
     them out of its averages and accuracy, as mmdet's rows only hold drawn RoIs (the batch
     path needs a box head whose ``averages_over_weighted_rows()`` says so, such as
-    ``PortableShared2FCBBoxHead`` with its default losses). On the CPU mmdet's per-image
+    ``SyncFreeShared2FCBBoxHead`` with its default losses). On the CPU mmdet's per-image
     sampling is kept by default, so training there reproduces mmdet's for a seed. With a
     mask head, another sampler, assigner or box head, mmdet's path is taken.
 

@@ -23,17 +23,17 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from custom.models.task_modules import SyncFreeMaxIoUAssigner
-from custom.models.task_modules.batch_random_draw import (
+from .batch_sampling import (
     batch_sampling_applies,
     checked_batch_sampling,
     draws_like_random_sampler,
     random_sampler_draw,
 )
+from .sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
 
 
 @MODELS.register_module()
-class PortableRPNHead(RPNHead):
+class SyncFreeRPNHead(RPNHead):
     """mmdet's ``RPNHead``, with proposals selected and targets computed batch-wide.
 
     Anchors, losses and the ``test_cfg`` keys (``nms_pre``, ``min_bbox_size``, ``nms``,
@@ -52,7 +52,7 @@ class PortableRPNHead(RPNHead):
       ``loss_rpn_cls`` / ``loss_rpn_bbox`` are these sums, as mmdet's per-level lists add up;
     - anchor valid flags are computed once per distinct padded shape, not once per image;
     - on CUDA (``batch_sampling='cuda'``, the default; ``'always'``, ``'never'``) with a
-      ``RandomSampler`` (or :class:`DeviceRandomSampler`), the anchors are sampled for the
+      ``RandomSampler`` (or :class:`SyncFreeRandomSampler`), the anchors are sampled for the
       whole batch at once with no host synchronisation at all: each image's positives and
       negatives are the ones with the smallest of uniform random keys, a uniformly drawn
       subset of the same sizes as mmdet's sampler draws, but not the same draw. So on the
@@ -69,7 +69,7 @@ class PortableRPNHead(RPNHead):
     """
 
     def __init__(self, *args, batch_sampling: str = 'cuda', **kwargs) -> None:
-        self.batch_sampling = checked_batch_sampling(batch_sampling, 'PortableRPNHead')
+        self.batch_sampling = checked_batch_sampling(batch_sampling, 'SyncFreeRPNHead')
         super().__init__(*args, **kwargs)
 
     def get_anchors(self, featmap_sizes: List[tuple], batch_img_metas: List[dict],
@@ -369,7 +369,7 @@ class PortableRPNHead(RPNHead):
         if len(pos_inds) + len(neg_inds) == 0:
             # mmdet checks ``inside_flags.any()`` first; sample sizes are known on the host.
             raise ValueError(
-                'PortableRPNHead: no anchor of the image could be sampled: none lies inside '
+                'SyncFreeRPNHead: no anchor of the image could be sampled: none lies inside '
                 'the image boundary. Please check the image size and anchor sizes, or set '
                 '``allowed_border`` to -1 to skip the condition.')
         labels, label_weights, bbox_targets, bbox_weights = self._anchor_targets(

@@ -16,7 +16,7 @@ from torch import Tensor
 
 
 @MODELS.register_module()
-class PortableShared2FCBBoxHead(Shared2FCBBoxHead):
+class SyncFreeShared2FCBBoxHead(Shared2FCBBoxHead):
     """mmdet's ``Shared2FCBBoxHead``, whose training waits less for the GPU.
 
     Same arguments, detections and losses as ``Shared2FCBBoxHead``. Training targets are
@@ -25,7 +25,7 @@ class PortableShared2FCBBoxHead(Shared2FCBBoxHead):
     classification loss and an L1 or smooth-L1 box loss on deltas, the losses are mmdet's
     computed without picking the positive rows by boolean mask: six host synchronisations
     per step fewer, equal up to float rounding (other losses take mmdet's path). Rows with a
-    zero label weight (slots ``BatchSampledRoIHead`` could not fill) count in no average.
+    zero label weight (slots ``SyncFreeStandardRoIHead`` could not fill) count in no average.
     """
 
     def loss(self,
