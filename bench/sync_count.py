@@ -48,8 +48,7 @@ def cuda_op_backends():
     import torchvision
 
     import mmcv_lite_ext.roi_align as ext_roi_align
-    from custom.models.roi_heads import SyncFreeStandardRoIHead
-    from custom.models.sync_free import SyncFreeRPNHead
+    from custom.models.sync_free import SyncFreeRPNHead, SyncFreeStandardRoIHead
     heads = (SyncFreeRPNHead, SyncFreeStandardRoIHead)
     originals = {head: head._samples_batch for head in heads}
     cpu_gather = ext_roi_align.roi_align_gather

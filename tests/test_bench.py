@@ -278,8 +278,7 @@ def test_sync_count_quick_counts_every_contender_and_restores_the_backends():
     assert (sum(results['classicdet'].syncs.values())
             < sum(results['mmdet stock'].syncs.values()))
     assert ext_roi_align.roi_align_gather is gather
-    from custom.models.roi_heads import SyncFreeStandardRoIHead
-    from custom.models.sync_free import SyncFreeRPNHead
+    from custom.models.sync_free import SyncFreeRPNHead, SyncFreeStandardRoIHead
     for head in (SyncFreeRPNHead, SyncFreeStandardRoIHead):
         assert head._samples_batch.__qualname__.startswith(head.__name__)  # restored
     # as on CUDA, both stages sampled the batch at once: no sampler nonzero is left

@@ -54,11 +54,11 @@ def randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
     return module
 
 
-def twin_heads(stock_type: str, portable_type: str, cfg: dict, seed: int = 0):
+def twin_heads(stock_type: str, ours_type: str, cfg: dict, seed: int = 0):
     stock = randomise(MODELS.build(dict(type=stock_type, **copy.deepcopy(cfg))), seed)
-    portable = MODELS.build(dict(type=portable_type, **copy.deepcopy(cfg)))
-    portable.load_state_dict(stock.state_dict())
-    return stock.eval(), portable.eval()
+    ours = MODELS.build(dict(type=ours_type, **copy.deepcopy(cfg)))
+    ours.load_state_dict(stock.state_dict())
+    return stock.eval(), ours.eval()
 
 
 def features(channels: int = 16, device: str = 'cpu', seed: int = 0):
@@ -95,17 +95,17 @@ def assert_same_detections(got, expected):
 @pytest.mark.parametrize('use_sigmoid', [True, False])
 @pytest.mark.parametrize('rescale', [False, True])
 @pytest.mark.parametrize('test_cfg', RPN_TEST_CFGS)
-def test_portable_rpn_head_gives_rpn_head_proposals(test_cfg, rescale, use_sigmoid):
+def test_sync_free_rpn_head_gives_rpn_head_proposals(test_cfg, rescale, use_sigmoid):
     """Same proposals as mmdet's head, which selects them image by image (ours: the batch
     at once); the second config's size filter drops boxes of some images only."""
     cfg = dict(RPN_CFG, loss_cls=dict(RPN_CFG['loss_cls'], use_sigmoid=use_sigmoid))
-    stock, portable = twin_heads('RPNHead', 'SyncFreeRPNHead', cfg)
+    stock, ours = twin_heads('RPNHead', 'SyncFreeRPNHead', cfg)
     feats = features()
     with torch.no_grad():
         cls_scores, bbox_preds = stock(feats)
         kwargs = dict(batch_img_metas=IMG_METAS, cfg=ConfigDict(test_cfg), rescale=rescale)
         expected = stock.predict_by_feat(cls_scores, bbox_preds, **kwargs)
-        got = portable.predict_by_feat(cls_scores, bbox_preds, **kwargs)
+        got = ours.predict_by_feat(cls_scores, bbox_preds, **kwargs)
     assert_same_detections(got, expected)
     if test_cfg['nms']['type'] == 'nms':
         assert all(len(r) == test_cfg['max_per_img'] for r in got)
@@ -113,12 +113,12 @@ def test_portable_rpn_head_gives_rpn_head_proposals(test_cfg, rescale, use_sigmo
         assert all(torch.any(r.scores < r.scores.max() * 0.5) for r in got)  # rescored
 
 
-def test_portable_rpn_head_without_candidates():
-    _, portable = twin_heads('RPNHead', 'SyncFreeRPNHead', RPN_CFG)
+def test_sync_free_rpn_head_without_candidates():
+    _, ours = twin_heads('RPNHead', 'SyncFreeRPNHead', RPN_CFG)
     with torch.no_grad():
-        cls_scores, bbox_preds = portable(features())
+        cls_scores, bbox_preds = ours(features())
         cfg = ConfigDict(RPN_TEST_CFGS[0], min_bbox_size=10 * IMAGE)  # filters every box
-        results = portable.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=IMG_METAS,
+        results = ours.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=IMG_METAS,
                                            cfg=cfg)
     assert results[0].bboxes.shape == (0, 4) and results[0].scores.shape == (0,)
 
@@ -141,10 +141,10 @@ def rpn_training_twins(allowed_border: int, reg_decoded: bool):
         cfg.update(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss', loss_weight=2.0))
     stock = randomise(MODELS.build(dict(type='RPNHead', **copy.deepcopy(cfg),
                                         train_cfg=rpn_train_cfg(True, allowed_border))), 0)
-    portable = MODELS.build(dict(type='SyncFreeRPNHead', **copy.deepcopy(cfg),
+    ours = MODELS.build(dict(type='SyncFreeRPNHead', **copy.deepcopy(cfg),
                                  train_cfg=rpn_train_cfg(False, allowed_border)))
-    portable.load_state_dict(stock.state_dict())
-    return stock, portable
+    ours.load_state_dict(stock.state_dict())
+    return stock, ours
 
 
 def rpn_training_batch(second_image_boxes: int):
@@ -176,13 +176,13 @@ def rpn_losses(head, feats, gts, metas, seed: int = 0):
 @pytest.mark.parametrize('reg_decoded', [False, True])
 @pytest.mark.parametrize('second_image_boxes', [1, 0])
 @pytest.mark.parametrize('allowed_border', [-1, 0])
-def test_portable_rpn_head_gives_rpn_head_losses(allowed_border, second_image_boxes,
+def test_sync_free_rpn_head_gives_rpn_head_losses(allowed_border, second_image_boxes,
                                                  reg_decoded):
-    stock, portable = rpn_training_twins(allowed_border, reg_decoded)
+    stock, ours = rpn_training_twins(allowed_border, reg_decoded)
     feats = features()
     gts, metas = rpn_training_batch(second_image_boxes)
     expected, expected_grad = rpn_losses(stock, feats, gts, metas)
-    got, got_grad = rpn_losses(portable, feats, gts, metas)
+    got, got_grad = rpn_losses(ours, feats, gts, metas)
     assert set(got) == {'loss_rpn_cls', 'loss_rpn_bbox'} == set(expected)
     for key in expected:
         assert got[key].dim() == 0
@@ -192,14 +192,14 @@ def test_portable_rpn_head_gives_rpn_head_losses(allowed_border, second_image_bo
 
 
 @pytest.mark.parametrize('allowed_border', [-1, 0])
-def test_portable_rpn_targets_equal_mmdet(allowed_border):
+def test_sync_free_rpn_targets_equal_mmdet(allowed_border):
     """Same sampled anchors and targets, on all anchors, as mmdet's select-and-unmap."""
-    stock, portable = rpn_training_twins(allowed_border, reg_decoded=False)
+    stock, ours = rpn_training_twins(allowed_border, reg_decoded=False)
     gts, metas = rpn_training_batch(1)
     sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
     anchors, valid = stock.get_anchors(sizes, metas, device='cpu')
     targets = []
-    for head in (stock, portable):
+    for head in (stock, ours):
         torch.manual_seed(3)
         targets.append(head.get_targets(anchors, valid, gts, metas,
                                         return_sampling_results=True))
@@ -213,35 +213,33 @@ def test_portable_rpn_targets_equal_mmdet(allowed_border):
         assert inside[1] < inside[0]  # the second image had invalid anchors
 
 
-def test_portable_rpn_loss_waits_less_for_the_device():
+def test_sync_free_rpn_loss_over_all_levels_waits_less_for_the_device():
+    """On the per-image sampling path (the CPU default) the targets are mmdet's; the loss,
+    taken once over all levels, skips the per-level loss checks."""
     from bench.common import SyncCounter
-    stock, portable = rpn_training_twins(-1, reg_decoded=False)
+    stock, ours = rpn_training_twins(-1, reg_decoded=False)
     feats = features()
     gts, metas = rpn_training_batch(1)
     counters = []
-    for head in (stock, portable):
+    for head in (stock, ours):
         cls_scores, bbox_preds = head(feats)
         torch.manual_seed(0)
         with SyncCounter() as counter:
             head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
         counters.append(counter)
-    counts = [sum(counter.syncs.values()) for counter in counters]
-    # Per image mmdet's inside check, selection and four unmaps; per level but one, the
-    # loss's checks.
-    assert counts[0] - counts[1] >= 6 * len(metas) + 2 * (len(STRIDES) - 1), counts
-    # What is left: the sampler's two nonzero per image, the losses' one check each, and
-    # the constants mmdet's IoU and box coder make from Python data (lift_fresh).
-    ours = counters[1].syncs
-    assert ours['nonzero'] == 2 * len(metas) + 1, ours
-    assert ours['_local_scalar_dense'] == 1, ours
-    assert ours['index[bool]'] == ours['index_put[bool]'] == 0, ours
+    stock_syncs, our_syncs = counters[0].syncs, counters[1].syncs
+    # the two losses' own checks once instead of once per level, and no item() in the
+    # assigner's low-quality matching
+    assert (stock_syncs['_local_scalar_dense'] - our_syncs['_local_scalar_dense']
+            >= 2 * (len(STRIDES) - 1)), (stock_syncs, our_syncs)
+    assert sum(stock_syncs.values()) > sum(our_syncs.values()) + 2 * (len(STRIDES) - 1)
 
 
 def batch_sampling_twins(allowed_border: int, reg_decoded: bool, num: int):
-    stock, portable = rpn_training_twins(allowed_border, reg_decoded)
-    portable.batch_sampling = 'always'  # the CUDA default path, here on the CPU
-    stock.sampler.num = portable.sampler.num = num
-    return stock, portable
+    stock, ours = rpn_training_twins(allowed_border, reg_decoded)
+    ours.batch_sampling = 'always'  # the CUDA default path, here on the CPU
+    stock.sampler.num = ours.sampler.num = num
+    return stock, ours
 
 
 @pytest.mark.parametrize('reg_decoded', [False, True])
@@ -251,12 +249,12 @@ def test_batch_sampling_taking_every_candidate_gives_mmdet_targets(
         allowed_border, second_image_boxes, reg_decoded):
     """With a sampler that takes every candidate nothing is random: the batch path's
     targets are mmdet's, anchor for anchor."""
-    stock, portable = batch_sampling_twins(allowed_border, reg_decoded, num=10 ** 6)
+    stock, ours = batch_sampling_twins(allowed_border, reg_decoded, num=10 ** 6)
     gts, metas = rpn_training_batch(second_image_boxes)
     sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
     anchors, valid = stock.get_anchors(sizes, metas, device='cpu')
     expected = stock.get_targets(anchors, valid, gts, metas)
-    got = portable.get_targets(anchors, valid, gts, metas)
+    got = ours.get_targets(anchors, valid, gts, metas)
     for level_expected, level_got in zip(expected[:4], got[:4]):
         for want, have in zip(level_expected, level_got):
             assert have.dtype == want.dtype
@@ -265,19 +263,19 @@ def test_batch_sampling_taking_every_candidate_gives_mmdet_targets(
 
 
 def test_batch_sampling_draws_mmdet_sample_sizes():
-    _, portable = batch_sampling_twins(-1, reg_decoded=False, num=48)
+    _, ours = batch_sampling_twins(-1, reg_decoded=False, num=48)
     gts, metas = rpn_training_batch(1)
     sizes = [torch.Size((IMAGE // s, IMAGE // s)) for s in STRIDES]
-    anchors, valid = portable.get_anchors(sizes, metas, device='cpu')
+    anchors, valid = ours.get_anchors(sizes, metas, device='cpu')
     torch.manual_seed(0)
     labels, label_weights, bbox_targets, bbox_weights, avg_factor = (
         torch.cat(t, 1) if isinstance(t, list) else t
-        for t in portable.get_targets(anchors, valid, gts, metas))
+        for t in ours.get_targets(anchors, valid, gts, metas))
     all_anchors = torch.cat(anchors[0])
     total = 0
     for img, (gt, meta) in enumerate(zip(gts, metas)):
         inside = torch.cat(valid[img])
-        assign = portable.assigner.assign(
+        assign = ours.assigner.assign(
             InstanceData(priors=all_anchors, valid_flags=inside), gt)
         num_pos_cands = int((assign.gt_inds > 0).sum())
         num_neg_cands = int((assign.gt_inds == 0).sum())
@@ -290,7 +288,7 @@ def test_batch_sampling_draws_mmdet_sample_sizes():
         assert bool((assign.gt_inds[sampled & ~sampled_pos] == 0).all())
         assert bool((labels[img][sampled_pos] == 0).all())
         assert bool((labels[img][~sampled_pos] == 1).all())
-        expected = portable.bbox_coder.encode(
+        expected = ours.bbox_coder.encode(
             all_anchors[sampled_pos], gt.bboxes[assign.gt_inds[sampled_pos] - 1])
         assert_close(bbox_targets[img][sampled_pos], expected, rtol=0, atol=0)
         assert bool((bbox_targets[img][~sampled_pos] == 0).all())
@@ -301,14 +299,14 @@ def test_batch_sampling_draws_mmdet_sample_sizes():
 def test_batch_sampling_waits_for_nothing():
     from bench.common import SyncCounter
     from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
-    _, portable = batch_sampling_twins(-1, reg_decoded=False, num=64)
-    portable.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
+    _, ours = batch_sampling_twins(-1, reg_decoded=False, num=64)
+    ours.bbox_coder = SyncFreeDeltaXYWHBBoxCoder(**{
         key: value for key, value in RPN_CFG['bbox_coder'].items() if key != 'type'})
     gts, metas = rpn_training_batch(1)
-    cls_scores, bbox_preds = portable(features())
-    portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)  # the coder makes its constants
+    cls_scores, bbox_preds = ours(features())
+    ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)  # the coder makes its constants
     with SyncCounter() as counter:
-        portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+        ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     # The sampling and targets: none; the losses' own checks (one each) remain.
     assert counter.syncs == {'nonzero': 1, '_local_scalar_dense': 1}, counter.syncs
 
@@ -336,13 +334,13 @@ def test_batch_sampling_mode_is_checked():
         MODELS.build(dict(type='SyncFreeRPNHead', **RPN_CFG, batch_sampling='gpu'))
 
 
-def test_portable_rpn_head_refuses_images_without_anchors_inside():
-    _, portable = rpn_training_twins(0, reg_decoded=False)
+def test_sync_free_rpn_head_refuses_images_without_anchors_inside():
+    _, ours = rpn_training_twins(0, reg_decoded=False)
     gts, metas = rpn_training_batch(1)
     metas[1] = dict(img_shape=(0, 0), pad_shape=(IMAGE, IMAGE))
-    cls_scores, bbox_preds = portable(features())
-    with pytest.raises(ValueError, match='no anchor of the image could be sampled'):
-        portable.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    cls_scores, bbox_preds = ours(features())
+    with pytest.raises(ValueError, match='no valid anchor inside the image boundary'):
+        ours.loss_by_feat(cls_scores, bbox_preds, gts, metas)
 
 
 def rcnn_sampling_results(num_gts=(3, 0, 2), seed: int = 0):
@@ -370,13 +368,13 @@ def rcnn_sampling_results(num_gts=(3, 0, 2), seed: int = 0):
 
 @pytest.mark.parametrize('concat', [True, False])
 @pytest.mark.parametrize('pos_weight, reg_decoded', [(-1, False), (2.0, False), (-1, True)])
-def test_portable_bbox_head_targets_equal_mmdet(pos_weight, reg_decoded, concat):
+def test_sync_free_bbox_head_targets_equal_mmdet(pos_weight, reg_decoded, concat):
     cfg = dict(BBOX_CFG, reg_decoded_bbox=reg_decoded)
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
+    stock, ours = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
     sampling_results = rcnn_sampling_results()
     train_cfg = ConfigDict(pos_weight=pos_weight)
     expected = stock.get_targets(sampling_results, train_cfg, concat=concat)
-    got = portable.get_targets(sampling_results, train_cfg, concat=concat)
+    got = ours.get_targets(sampling_results, train_cfg, concat=concat)
     assert len(got) == len(expected) == 4
     for got_target, expected_target in zip(got, expected):
         if not concat:
@@ -389,12 +387,12 @@ def test_portable_bbox_head_targets_equal_mmdet(pos_weight, reg_decoded, concat)
 @pytest.mark.parametrize('loss_bbox', ['L1Loss', 'SmoothL1Loss', 'GIoULoss'])
 @pytest.mark.parametrize('reg_class_agnostic', [False, True])
 @pytest.mark.parametrize('num_gts', [(3, 0, 2), (0, 0, 0)])
-def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss_bbox):
+def test_sync_free_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss_bbox):
     """Same losses and gradients; with no positive at all the box loss is 0 in both."""
     cfg = dict(BBOX_CFG, reg_class_agnostic=reg_class_agnostic,
                loss_bbox=dict(type=loss_bbox, loss_weight=1.0),
                reg_decoded_bbox=loss_bbox == 'GIoULoss')
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
+    stock, ours = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', cfg)
     if num_gts == (0, 0, 0):
         sampling_results = rcnn_sampling_results(num_gts=(3, 0, 2))
         for res in sampling_results:  # every positive becomes a negative
@@ -408,7 +406,7 @@ def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss
                       for i, res in enumerate(sampling_results)])
     feats = torch.randn(len(rois), 16, 7, 7, generator=torch.Generator().manual_seed(2))
     results = []
-    for head in (stock, portable):
+    for head in (stock, ours):
         head.train()
         x = feats.clone().requires_grad_()
         cls_score, bbox_pred = head(x)
@@ -424,12 +422,12 @@ def test_portable_bbox_head_losses_equal_mmdet(num_gts, reg_class_agnostic, loss
     assert (float(expected['loss_bbox']) > 0) == (num_gts != (0, 0, 0))
 
 
-def test_portable_bbox_head_loss_waits_less_for_the_device():
+def test_sync_free_bbox_head_loss_waits_less_for_the_device():
     from bench.common import SyncCounter
-    stock, portable = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', BBOX_CFG)
+    stock, ours = twin_heads('Shared2FCBBoxHead', 'SyncFreeShared2FCBBoxHead', BBOX_CFG)
     sampling_results = rcnn_sampling_results()
     counts = []
-    for head in (stock, portable):
+    for head in (stock, ours):
         targets = head.get_targets(sampling_results, ConfigDict(pos_weight=-1))
         num_rows = len(targets[0])
         cls_score, bbox_pred = torch.randn(num_rows, NUM_CLASSES + 1), torch.randn(

@@ -1,12 +1,16 @@
-"""``RandomSampler``'s draw for a whole batch at once, with no host synchronisation.
+"""``RandomSampler``'s draw for a whole batch at once, with no host synchronisation, and the
+box targets of what it drew. Both the RPN and the RoI head use them.
 
-Shape shorthand: B = images, N = candidates of one image (padded to the batch's longest).
+Shape shorthand: B = images, N = candidates of one image (padded to the batch's longest),
+S = sampled candidates of one image, G = ground truths of one image (padded).
 """
 from typing import Tuple
 
 import torch
 from mmdet.models.task_modules.samplers import RandomSampler
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from .sync_free_random_sampler import SyncFreeRandomSampler
 
@@ -85,3 +89,37 @@ def random_sampler_draw(sampler: RandomSampler,
     neg_idx, neg_valid = uniform_subset(gt_inds == 0, sampler.num)
     ranks = torch.arange(neg_idx.size(1), device=neg_idx.device)
     return pos_idx, pos_valid, neg_idx, neg_valid & (ranks < num_neg[:, None])
+
+
+def positive_box_targets(priors: Tensor, gt_inds: Tensor, positive: Tensor,
+                         batch_gt_instances: list, bbox_coder,
+                         reg_decoded_bbox: bool) -> Tensor:
+    """Regression targets of sampled priors, zero where a prior is not a positive.
+
+    What mmdet's heads write for their positives (``bbox_coder.encode(prior, gt)``, or the
+    ground truth box itself with ``reg_decoded_bbox``), for every image of the batch at once:
+    the RPN's sampled anchors and the RoI head's sampled RoIs.
+
+    Args:
+        priors (Tensor): (B, S, 4) the sampled anchors or RoIs.
+        gt_inds (Tensor): (B, S) their assignment: ground truth index + 1, 0 or -1 if none.
+        positive (Tensor): (B, S) bool, which are positives.
+        batch_gt_instances (list[InstanceData]): Per image, ``bboxes`` (G, 4).
+        bbox_coder: The head's box coder.
+        reg_decoded_bbox (bool): Targets are boxes, not deltas.
+
+    Returns:
+        Tensor: (B, S, reg_dim) with reg_dim 4, or the coder's ``encode_size``.
+    """
+    reg_dim = 4 if reg_decoded_bbox else bbox_coder.encode_size
+    targets = priors.new_zeros(*positive.shape, reg_dim)
+    if max(len(gts) for gts in batch_gt_instances) == 0:
+        return targets
+    gt_boxes = pad_sequence([get_box_tensor(gts.bboxes) for gts in batch_gt_instances],
+                            batch_first=True)  # (B, G, 4)
+    assigned = (gt_inds - 1).clamp(min=0)[..., None].expand(-1, -1, 4)
+    matched = gt_boxes.gather(1, assigned)  # (B, S, 4)
+    if not reg_decoded_bbox:
+        matched = bbox_coder.encode(priors.reshape(-1, 4), matched.reshape(-1, 4)).view_as(
+            targets)
+    return torch.where(positive[..., None], matched.to(targets.dtype), targets)

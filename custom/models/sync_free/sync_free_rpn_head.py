@@ -14,7 +14,6 @@ from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import (
-    BaseBoxes,
     cat_boxes,
     get_box_tensor,
 )
@@ -23,10 +22,12 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from .batch_proposals import batch_candidates, decode_clipped
 from .batch_sampling import (
     batch_sampling_applies,
     checked_batch_sampling,
     draws_like_random_sampler,
+    positive_box_targets,
     random_sampler_draw,
 )
 from .sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
@@ -42,10 +43,6 @@ class SyncFreeRPNHead(RPNHead):
     Training computes mmdet's targets and losses with fewer host synchronisations (each one
     makes a CUDA step wait for the GPU's queue to drain) and fewer kernel launches:
 
-    - with a :class:`SyncFreeMaxIoUAssigner`, anchor targets are computed on all anchors of
-      an image, those outside it flagged for the assigner to ignore, instead of selecting
-      the inside ones and scattering the targets back (mmdet's ``unmap``): six waits fewer
-      per image, same targets (the sampler draws the same anchors for the same seed);
     - the losses are taken once over all levels instead of level by level: the same sums
       over the same anchors divided by the same ``avg_factor``, equal up to float rounding,
       one loss call (and its data-dependent checks) instead of one per level. The logged
@@ -124,9 +121,10 @@ class SyncFreeRPNHead(RPNHead):
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         mlvl_priors = self.prior_generator.grid_priors(
             featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device)
-        scores, deltas, priors, level_ids = self._batch_candidates(
-            cls_scores, bbox_preds, mlvl_priors, cfg.get('nms_pre', -1))
-        bboxes = self._decode_clipped(priors, deltas, batch_img_metas)
+        scores, deltas, priors, level_ids = batch_candidates(
+            cls_scores, bbox_preds, mlvl_priors, cfg.get('nms_pre', -1), self.cls_out_channels,
+            self.use_sigmoid_cls, self.bbox_coder.encode_size)
+        bboxes = decode_clipped(self.bbox_coder, priors, deltas, batch_img_metas)
         if not rescale and cfg.get('min_bbox_size', -1) >= 0:
             # One wait for the whole batch; per image only where a box is too small.
             widths, heights = bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
@@ -137,53 +135,6 @@ class SyncFreeRPNHead(RPNHead):
                                  level_ids=level_ids),
                     cfg, rescale=rescale, with_nms=True, img_meta=img_meta)
                 for img_id, img_meta in enumerate(batch_img_metas)]
-
-    def _batch_candidates(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                          mlvl_priors: List[Tensor], nms_pre: int
-                          ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Each level's ``nms_pre`` best-scoring anchors of every image, as mmdet picks them.
-
-        Returns:
-            tuple: scores (B, P), box deltas (B, P, 4), their anchors (B, P, 4) and level
-            ids (P,), levels in order.
-        """
-        num_imgs = cls_scores[0].size(0)
-        reg_dim = self.bbox_coder.encode_size
-        mlvl_scores, mlvl_deltas, mlvl_anchors, level_ids = [], [], [], []
-        for level, (cls_score, bbox_pred, priors) in enumerate(
-                zip(cls_scores, bbox_preds, mlvl_priors)):
-            cls_score = cls_score.detach().permute(0, 2, 3, 1).reshape(
-                num_imgs, -1, self.cls_out_channels)
-            deltas = bbox_pred.detach().permute(0, 2, 3, 1).reshape(num_imgs, -1, reg_dim)
-            scores = (cls_score.sigmoid() if self.use_sigmoid_cls
-                      else cls_score.softmax(-1)[..., :-1]).reshape(num_imgs, -1)
-            anchors = priors.expand(num_imgs, -1, -1)
-            if 0 < nms_pre < scores.size(1):
-                scores, rank_inds = scores.sort(dim=1, descending=True)
-                scores, top = scores[:, :nms_pre], rank_inds[:, :nms_pre, None]
-                deltas = deltas.gather(1, top.expand(-1, -1, reg_dim))
-                anchors = anchors.gather(1, top.expand(-1, -1, anchors.size(-1)))
-            mlvl_scores.append(scores)
-            mlvl_deltas.append(deltas)
-            mlvl_anchors.append(anchors)
-            level_ids.append(scores.new_full((scores.size(1), ), level, dtype=torch.long))
-        return (torch.cat(mlvl_scores, 1), torch.cat(mlvl_deltas, 1),
-                torch.cat(mlvl_anchors, 1), torch.cat(level_ids))
-
-    def _decode_clipped(self, anchors: Tensor, deltas: Tensor,
-                        batch_img_metas: List[dict]) -> Tensor:
-        """Boxes (B, P, 4) from anchors and deltas (B, P, 4), clipped to each image as
-        mmdet's decoding with ``max_shape=img_shape`` clips them."""
-        num_imgs, num_boxes = deltas.shape[:2]
-        bboxes = self.bbox_coder.decode(anchors.reshape(-1, 4), deltas.reshape(-1, 4))
-        bboxes = bboxes.reshape(num_imgs, num_boxes, 4)
-        if not self.bbox_coder.clip_border:
-            return bboxes
-        heights_widths = bboxes.new_tensor([meta['img_shape'][:2] for meta in batch_img_metas])
-        zero = bboxes.new_zeros(())
-        x = bboxes[..., 0::2].clamp(min=zero, max=heights_widths[:, None, 1:2])
-        y = bboxes[..., 1::2].clamp(min=zero, max=heights_widths[:, None, 0:1])
-        return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],
@@ -290,28 +241,22 @@ class SyncFreeRPNHead(RPNHead):
         """
         num_imgs, num_anchors = gt_inds.shape
         pos_idx, pos_valid, neg_idx, neg_valid = random_sampler_draw(self.sampler, gt_inds)
-        target_dim = 4 if self.reg_decoded_bbox else self.bbox_coder.encode_size
+        pos_targets = positive_box_targets(
+            anchors[pos_idx], gt_inds.gather(1, pos_idx), pos_valid, batch_gt_instances,
+            self.bbox_coder, self.reg_decoded_bbox)  # (B, P, target_dim)
+        target_dim = pos_targets.size(-1)
         labels = gt_inds.new_full((num_imgs, num_anchors), self.num_classes)
         label_weights = anchors.new_zeros(num_imgs, num_anchors)
         bbox_targets = anchors.new_zeros(num_imgs, num_anchors, target_dim)
         bbox_weights = anchors.new_zeros(num_imgs, num_anchors, target_dim)
         # Sampled indices of a row are distinct, and the invalid ones (padding of a short
-        # row) point at anchors of the other kind, so writing zeros there changes nothing.
-        if max(len(gts) for gts in batch_gt_instances) > 0:
-            gt_boxes = torch.nn.utils.rnn.pad_sequence(
-                [get_box_tensor(gts.bboxes) for gts in batch_gt_instances], batch_first=True)
-            assigned_gt = (gt_inds.gather(1, pos_idx) - 1).clamp(min=0)  # (B, P)
-            pos_gt_boxes = gt_boxes.gather(1, assigned_gt[..., None].expand(-1, -1, 4))
-            pos_targets = pos_gt_boxes if self.reg_decoded_bbox else self.bbox_coder.encode(
-                anchors[pos_idx].reshape(-1, 4), pos_gt_boxes.reshape(-1, 4)).view(
-                    num_imgs, -1, target_dim)
-            pos_targets = torch.where(pos_valid[..., None], pos_targets, 0.0)
-            index = pos_idx[..., None].expand(-1, -1, target_dim)
-            bbox_targets.scatter_(1, index, pos_targets.to(bbox_targets.dtype))
-            bbox_weights.scatter_(1, index, pos_valid[..., None].expand_as(index).to(
-                bbox_weights.dtype))
-            labels.scatter_(1, pos_idx, torch.where(pos_valid, gt_labels.gather(1, pos_idx),
-                                                    self.num_classes))
+        # row) point at anchors that are not positives, so writing there changes nothing.
+        index = pos_idx[..., None].expand(-1, -1, target_dim)
+        bbox_targets.scatter_(1, index, pos_targets)
+        bbox_weights.scatter_(1, index, pos_valid[..., None].expand_as(index).to(
+            bbox_weights.dtype))
+        labels.scatter_(1, pos_idx, torch.where(pos_valid, gt_labels.gather(1, pos_idx),
+                                                self.num_classes))
         pos_weight = self.train_cfg['pos_weight']
         pos_weight = 1.0 if pos_weight <= 0 else pos_weight
         # Added, not written: a short row's padding may point at an anchor of the other set.
@@ -327,83 +272,3 @@ class SyncFreeRPNHead(RPNHead):
         num_imgs = per_level[0].size(0)
         return torch.cat([level.permute(0, 2, 3, 1).reshape(num_imgs, -1, channels)
                           for level in per_level], dim=1).reshape(-1, channels)
-
-    def _get_targets_single(self,
-                            flat_anchors: Union[Tensor, BaseBoxes],
-                            valid_flags: Tensor,
-                            gt_instances: InstanceData,
-                            img_meta: dict,
-                            gt_instances_ignore: Optional[InstanceData] = None,
-                            unmap_outputs: bool = True) -> tuple:
-        """mmdet's anchor targets of one image, computed on all A anchors at once.
-
-        Falls back to mmdet's method unless the assigner is a :class:`SyncFreeMaxIoUAssigner`
-        (which can ignore flagged anchors) and the targets are wanted for all anchors.
-
-        Args:
-            flat_anchors (Tensor | BaseBoxes): (A, 4) anchors of all levels.
-            valid_flags (Tensor): (A,) bool, anchors inside the unpadded feature maps.
-            gt_instances (InstanceData): ``bboxes`` (G, 4) and ``labels`` (G,).
-            img_meta (dict): Meta information of the image.
-            gt_instances_ignore (InstanceData, optional): Boxes to ignore.
-            unmap_outputs (bool): Targets for all anchors (True) or the inside ones only.
-
-        Returns:
-            tuple: labels (A,), label_weights (A,), bbox_targets (A, 4), bbox_weights
-            (A, 4), pos_inds, neg_inds (indices into the A anchors) and the sampling
-            result, as mmdet's method returns.
-
-        Raises:
-            ValueError: no anchor of the image could be sampled, which is what happens
-                when none lies inside the image boundary.
-        """
-        if not (unmap_outputs and isinstance(self.assigner, SyncFreeMaxIoUAssigner)):
-            return super()._get_targets_single(flat_anchors, valid_flags, gt_instances,
-                                               img_meta, gt_instances_ignore, unmap_outputs)
-        inside_flags = anchor_inside_flags(flat_anchors, valid_flags, img_meta['img_shape'][:2],
-                                           self.train_cfg['allowed_border'])
-        pred_instances = InstanceData(priors=flat_anchors, valid_flags=inside_flags)
-        assign_result = self.assigner.assign(pred_instances, gt_instances, gt_instances_ignore)
-        sampling_result = self.sampler.sample(assign_result, pred_instances, gt_instances)
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        if len(pos_inds) + len(neg_inds) == 0:
-            # mmdet checks ``inside_flags.any()`` first; sample sizes are known on the host.
-            raise ValueError(
-                'SyncFreeRPNHead: no anchor of the image could be sampled: none lies inside '
-                'the image boundary. Please check the image size and anchor sizes, or set '
-                '``allowed_border`` to -1 to skip the condition.')
-        labels, label_weights, bbox_targets, bbox_weights = self._anchor_targets(
-            sampling_result, len(flat_anchors), gt_instances)
-        return (labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds,
-                sampling_result)
-
-    def _anchor_targets(self, sampling_result, num_anchors: int,
-                        gt_instances: InstanceData) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Targets of A anchors from their sampling: mmdet's, written at the sampled indices.
-
-        Returns:
-            tuple: labels (A,) (``num_classes`` = background), label_weights (A,),
-            bbox_targets (A, target_dim), bbox_weights (A, target_dim).
-        """
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        priors = get_box_tensor(sampling_result.priors)
-        target_dim = gt_instances.bboxes.size(-1) if self.reg_decoded_bbox \
-            else self.bbox_coder.encode_size
-        bbox_targets = priors.new_zeros(num_anchors, target_dim)
-        bbox_weights = priors.new_zeros(num_anchors, target_dim)
-        labels = priors.new_full((num_anchors, ), self.num_classes, dtype=torch.long)
-        label_weights = priors.new_zeros(num_anchors, dtype=torch.float)
-        if len(pos_inds) > 0:
-            if self.reg_decoded_bbox:
-                pos_bbox_targets = get_box_tensor(sampling_result.pos_gt_bboxes)
-            else:
-                pos_bbox_targets = self.bbox_coder.encode(sampling_result.pos_priors,
-                                                          sampling_result.pos_gt_bboxes)
-            bbox_targets[pos_inds, :] = pos_bbox_targets
-            bbox_weights[pos_inds, :] = 1.0
-            labels[pos_inds] = sampling_result.pos_gt_labels
-            pos_weight = self.train_cfg['pos_weight']
-            label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
-        if len(neg_inds) > 0:
-            label_weights[neg_inds] = 1.0
-        return labels, label_weights, bbox_targets, bbox_weights

@@ -22,6 +22,7 @@ from .batch_sampling import (
     batch_sampling_applies,
     checked_batch_sampling,
     draws_like_random_sampler,
+    positive_box_targets,
     random_sampler_draw,
 )
 from .sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
@@ -154,21 +155,10 @@ class SyncFreeStandardRoIHead(StandardRoIHead):
         pos_weight = 1.0 if pos_weight <= 0 else pos_weight
         labels = torch.where(positive, slot_labels, head.num_classes)
         label_weights = torch.where(positive, pos_weight, valid.to(slot_priors.dtype))
-        reg_dim = 4 if head.reg_decoded_bbox else head.bbox_coder.encode_size
-        bbox_targets = slot_priors.new_zeros(*positive.shape, reg_dim)
-        if max(len(gts) for gts in batch_gt_instances) > 0:
-            gt_boxes = pad_sequence([get_box_tensor(gts.bboxes) for gts in batch_gt_instances],
-                                    batch_first=True)
-            assigned = (slot_gt_inds - 1).clamp(min=0)[..., None].expand(-1, -1, 4)
-            slot_gt_boxes = gt_boxes.gather(1, assigned)
-            if head.reg_decoded_bbox:
-                encoded = slot_gt_boxes
-            else:
-                encoded = head.bbox_coder.encode(slot_priors.reshape(-1, 4),
-                                                 slot_gt_boxes.reshape(-1, 4)).view_as(
-                                                     bbox_targets)
-            bbox_targets = torch.where(positive[..., None], encoded.to(bbox_targets.dtype),
-                                       bbox_targets)
+        bbox_targets = positive_box_targets(slot_priors, slot_gt_inds, positive,
+                                            batch_gt_instances, head.bbox_coder,
+                                            head.reg_decoded_bbox)
+        reg_dim = bbox_targets.size(-1)
         bbox_weights = positive[..., None].expand_as(bbox_targets).to(slot_priors.dtype)
         return (labels.reshape(-1), label_weights.reshape(-1),
                 bbox_targets.reshape(-1, reg_dim), bbox_weights.reshape(-1, reg_dim))
