@@ -33,8 +33,8 @@ from bench.common import (  # noqa: E402
     report,
 )
 
-CONFIGS = ['configs/digits/faster-rcnn_r18_fpn_digits.py',
-           'configs/digits/faster-rcnn_vgg16_digits.py']
+CONFIGS = ['configs/digits/faster-rcnn_r18_fpn_540it_digits.py',
+           'configs/digits/faster-rcnn_vgg16_540it_digits.py']
 
 
 class TimeToMapRecorder(Hook):

@@ -185,7 +185,7 @@ stage infer-amp 25 "$BENCH_LOG" bench infer_speed.py --repeats 10 --warmup 3 --n
 # DEMO_ITERS iterations (default 100) with validation at the end, then tools/test.py.
 demo_on_cuda() {
     local data=/tmp/classicdet-digits work=/tmp/classicdet-demo iters=${DEMO_ITERS:-100}
-    local config=configs/digits/faster-rcnn_r18_fpn_digits.py
+    local config=configs/digits/faster-rcnn_r18_fpn_540it_digits.py
     rm -rf "$work"
     if [[ ! -f $data/annotations/instances_val.json ]]; then
         "$PY" tools/dataset_converters/digits2coco.py "$data" --train 400 --val 100 \

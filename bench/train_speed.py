@@ -70,9 +70,9 @@ MODELS = {
     'r50': ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
             {'mmdet stock': 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
              'torchvision': None}),
-    'r18-digits': ('configs/digits/faster-rcnn_r18_fpn_digits.py',
+    'r18-digits': ('configs/digits/faster-rcnn_r18_fpn_540it_digits.py',
                    {'mmdet parts': 'stock-parts'}),
-    'vgg16-digits': ('configs/digits/faster-rcnn_vgg16_digits.py',
+    'vgg16-digits': ('configs/digits/faster-rcnn_vgg16_540it_digits.py',
                      {'mmdet parts': 'stock-parts'}),
 }
 DIGITS_SIZE = 320

@@ -18,7 +18,7 @@ from bench import (
     train_speed,
 )
 
-R18_DIGITS = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+R18_DIGITS = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
 
 # ----------------------------------------------------------------------------- timing
@@ -352,7 +352,7 @@ def test_time_to_map_quick_trains_records_and_plots(tmp_path):
     work_dir = tmp_path / 'run'
     curves = digits_time_to_map.main(['--quick', '--work-dir', str(work_dir), '--configs',
                                       R18_DIGITS])
-    points = curves['faster-rcnn_r18_fpn_digits']
+    points = curves['faster-rcnn_r18_fpn_540it_digits']
     assert [p['iter'] for p in points] == [1, 2]
     assert 0 < points[0]['train_seconds'] < points[1]['train_seconds']
     assert points[1]['wall_seconds'] > points[1]['train_seconds']

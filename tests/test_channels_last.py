@@ -59,8 +59,8 @@ def test_hook_refuses_compiled_mmcv_roi_align_and_names_it(monkeypatch):
     'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'configs/faster_rcnn/faster-rcnn_r18_fpn_1x_coco.py',
     'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
-    'configs/digits/faster-rcnn_r18_fpn_digits.py',
-    'configs/digits/faster-rcnn_vgg16_digits.py',
+    'configs/digits/faster-rcnn_r18_fpn_540it_digits.py',
+    'configs/digits/faster-rcnn_vgg16_540it_digits.py',
 ])
 def test_detector_configs_train_channels_last_and_test_folded(config):
     cfg = Config.fromfile(config)
@@ -174,8 +174,8 @@ def _eval_model_and_image(config: str):
 
 @pytest.mark.parametrize('config, norms', [
     ('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 53),
-    ('configs/digits/faster-rcnn_r18_fpn_digits.py', 20),
-    ('configs/digits/faster-rcnn_vgg16_digits.py', 13),
+    ('configs/digits/faster-rcnn_r18_fpn_540it_digits.py', 20),
+    ('configs/digits/faster-rcnn_vgg16_540it_digits.py', 13),
 ])
 def test_folded_batch_norms_give_the_same_detections(config, norms):
     cfg, model, batch = _eval_model_and_image(config)

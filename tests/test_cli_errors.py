@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-CONFIG = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
 
 def run_tool(*args):

@@ -1,4 +1,5 @@
 """Every shipped config loads, imports classicdet strictly, and builds its model."""
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_config_loads_and_builds(path):
 @pytest.mark.parametrize('config', [
     'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'configs/faster_rcnn/faster-rcnn_vgg16_1x_coco.py',
-    'configs/digits/faster-rcnn_r18_fpn_digits.py',
+    'configs/digits/faster-rcnn_r18_fpn_540it_digits.py',
 ])
 def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
     model_cfg = Config.fromfile(config).model
@@ -43,3 +44,25 @@ def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
         assert type(head.bbox_coder) is SyncFreeDeltaXYWHBBoxCoder, (config, type(head))
     # the coder's constants are the config's: the RoI head's stds are mmdet's 0.1, 0.1, 0.2, 0.2
     assert list(model.roi_head.bbox_head.bbox_coder.stds) == [0.1, 0.1, 0.2, 0.2]
+
+
+NAME = re.compile(
+    r'^(?P<detector>[a-z-]+)_(?P<backbone>r\d+|vgg\d+)(_(?P<neck>fpn))?(_(?P<extra>[a-z-]+))?'
+    r'_(?P<schedule>\d+x|\d+it)_(?P<dataset>coco|digits)\.py$')
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_names_follow_the_convention(path):
+    """{detector}_{backbone}_{neck}_{schedule}_{dataset}, as mmdet names its configs."""
+    assert NAME.match(Path(path).name), path
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_configs_state_deltas_not_the_shared_hooks(path):
+    """The hooks every detector runs with live in _base_/default_runtime.py; a config adds
+    to them, and never lists them again."""
+    text = Path(path).read_text()
+    assert "type='ChannelsLastHook'" not in text and "type='FiniteLossHook'" not in text, path
+    hooks = [hook['type'] for hook in Config.fromfile(path).custom_hooks]
+    assert hooks[:4] == ['FiniteLossHook', 'RandomStateHook', 'ChannelsLastHook',
+                         'FuseConvBNHook'], path

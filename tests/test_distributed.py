@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-CONFIG = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-CONFIG = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
 
 def run_tool(*args, check=True, timeout=600):

@@ -35,7 +35,7 @@ from custom.models.proposals import (
 
 # iou_threshold 1.0 suppresses nothing (NMS drops IoU > threshold), so every window comes out.
 KEEP_ALL = ConfigDict(nms_pre=-1, nms=dict(type='nms', iou_threshold=1.0), max_per_img=10**6)
-DIGITS_CONFIG = 'configs/digits/fast-rcnn_r18_fpn_sliding-window_digits.py'
+DIGITS_CONFIG = 'configs/digits/fast-rcnn_r18_fpn_sliding-window_540it_digits.py'
 
 
 def data_sample(img_h, img_w, pad=None, scale_factor=(1.0, 1.0)):

@@ -68,7 +68,7 @@ def test_failed_save_leaves_previous_file_and_no_partial(tmp_path, monkeypatch):
 
 # --- kill-and-resume on the real detector -------------------------------------------------
 
-CONFIG = 'configs/digits/faster-rcnn_r18_fpn_digits.py'
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 MAX_ITERS = 6
 
 

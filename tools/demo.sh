@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
 [[ $PY == /* ]] || PY=$PWD/$PY  # taken from the caller's folder, before the cd below
 cd "$ROOT"
-CONFIG=${CONFIG:-configs/digits/faster-rcnn_r18_fpn_digits.py}
+CONFIG=${CONFIG:-configs/digits/faster-rcnn_r18_fpn_540it_digits.py}
 WORK=${WORK:-work_dirs/demo}
 DATA=data/digits
 

@@ -10,13 +10,3 @@ model = dict(
     backbone=dict(
         init_cfg=dict(_delete_=True, type='Pretrained',
                       checkpoint='checkpoints/vgg16_classicdet.pth')))
-
-# NHWC convolutions: R50-FPN and VGG-16 train 10-18% faster on the CPU (oneDNN) with the same
-# losses (bench/RESULTS.md); cuDNN's tensor-core kernels also prefer NHWC. Testing folds the
-# batch norms into their convolutions (same detections to float rounding).
-custom_hooks = [
-    dict(type='FiniteLossHook', action='stop'),
-    dict(type='RandomStateHook'),
-    dict(type='ChannelsLastHook'),
-    dict(type='FuseConvBNHook')
-]

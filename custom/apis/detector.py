@@ -2,7 +2,7 @@
 
 Example:
     >>> from custom.apis import Detector  # doctest: +SKIP
-    >>> det = Detector('configs/digits/faster-rcnn_r18_fpn_digits.py', 'epoch_12.pth')
+    >>> det = Detector('configs/digits/faster-rcnn_r18_fpn_540it_digits.py', 'epoch_12.pth')
     >>> det.predict('digits.png')['boxes']  # (K, 4) x1y1x2y2 in image pixels
 """
 from __future__ import annotations

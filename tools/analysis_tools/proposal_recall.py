@@ -7,9 +7,9 @@ proposals per second, and a PNG plots AR against the number of proposals.
 
 Example (from the repository root)::
 
-    python tools/analysis_tools/proposal_recall.py configs/digits/faster-rcnn_r18_fpn_digits.py \
+    python tools/analysis_tools/proposal_recall.py configs/digits/faster-rcnn_r18_fpn_540it_digits.py \
         work_dirs/demo/iter_540.pth \
-        --generator-config configs/digits/fast-rcnn_r18_fpn_sliding-window_digits.py \
+        --generator-config configs/digits/fast-rcnn_r18_fpn_sliding-window_540it_digits.py \
         --generators equal sliding multi_scale pyramid rpn --out road_to_detection.png
 
 CONFIG gives the val dataloader, the backbone and neck whose features the generators score, and

@@ -1,5 +1,6 @@
 # The offline digits detection set (tools/dataset_converters/digits2coco.py data/digits):
-# 320x320 canvases with 1-5 handwritten digits of 24-96 px, classes '0'..'9'.
+# 320x320 canvases with 1-5 handwritten digits of 24-96 px, classes '0'..'9'. The detectors
+# see them at 256 px: digits of 19-77 px, a third fewer pixels than 320 on the CPU.
 
 dataset_type = 'ValidatedCocoDataset'
 data_root = 'data/digits/'
@@ -13,24 +14,26 @@ backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(320, 320), keep_ratio=True),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(320, 320), keep_ratio=True),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
 # num_workers=0: the images are small and worker processes measured no faster on 2 cores.
+# InfiniteSampler: one endless, seeded stream for the iteration-based schedules, so a resumed
+# run sees the same batches.
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
     persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=None,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

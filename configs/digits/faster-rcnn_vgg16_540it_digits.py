@@ -3,7 +3,7 @@
 # stages trainable, anchors fitted to the 24-96 px digits, a narrower FC head.
 _base_ = [
     '../_base_/models/faster-rcnn_vgg16.py', '../_base_/datasets/digits_detection.py',
-    '../_base_/schedules/schedule_digits_540it.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_digits_540it.py', '../_base_/iter_based_runtime.py'
 ]
 
 model = dict(
@@ -20,17 +20,11 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
 
-train_dataloader = dict(sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
-                        batch_sampler=None)
-default_hooks = dict(logger=dict(interval=20), checkpoint=dict(by_epoch=False, interval=200))
-log_processor = dict(by_epoch=False)
-
-# NHWC convolutions: R50-FPN and VGG-16 train 10-18% faster on the CPU (oneDNN) with the same
-# losses (bench/RESULTS.md); cuDNN's tensor-core kernels also prefer NHWC. Testing folds the
-# batch norms into their convolutions (same detections to float rounding).
-custom_hooks = [
-    dict(type='FiniteLossHook', action='stop'),
-    dict(type='RandomStateHook'),
-    dict(type='ChannelsLastHook'),
-    dict(type='FuseConvBNHook')
-]
+# 320 px, the canvases' own size: VGG-16's single stride-16 map needs the larger digits.
+train_pipeline = [dict(t, scale=(320, 320)) if t['type'] == 'Resize' else t
+                  for t in _base_.train_pipeline]
+test_pipeline = [dict(t, scale=(320, 320)) if t['type'] == 'Resize' else t
+                 for t in _base_.test_pipeline]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

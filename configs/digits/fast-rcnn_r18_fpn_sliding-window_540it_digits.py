@@ -1,9 +1,9 @@
-# Fast R-CNN-style digits detector: the RPN of faster-rcnn_r18_fpn_digits.py is replaced by
+# Fast R-CNN-style digits detector: the RPN of faster-rcnn_r18_fpn_540it_digits.py is replaced by
 # learning-free sliding windows (the course's road to detection before region proposals); the
 # RoI head learns on those windows plus the ground-truth boxes its sampler adds.
 # `proposal_generators` lists the road's steps for tools/analysis_tools/proposal_recall.py.
 # Window sizes are network-input pixels: 256 px input, digits of 19-77 px (h / w about 1.4).
-_base_ = './faster-rcnn_r18_fpn_digits.py'
+_base_ = './faster-rcnn_r18_fpn_540it_digits.py'
 
 custom_imports = dict(imports=['custom'], allow_failed_imports=False)
 

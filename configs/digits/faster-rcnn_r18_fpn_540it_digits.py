@@ -4,7 +4,7 @@
 # (CropPretrainHook below). Each change from mmdet's recipe was measured: bench/RESULTS.md.
 _base_ = [
     '../_base_/models/faster-rcnn_r50_fpn.py', '../_base_/datasets/digits_detection.py',
-    '../_base_/schedules/schedule_digits_540it.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_digits_540it.py', '../_base_/iter_based_runtime.py'
 ]
 
 model = dict(
@@ -45,45 +45,12 @@ model = dict(
     # at the same weights, bench/RESULTS.md).
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(refine_steps=1)))
 
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=200))
-log_processor = dict(by_epoch=False)
-
-# 256 px input: digits of 19-77 px after scaling, a third fewer pixels than 320 on the CPU.
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-# InfiniteSampler: one endless, seeded stream, so a resumed run sees the same batches.
-train_dataloader = dict(
-    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
-    batch_sampler=None,
-    dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
 # AdamW learns this detector much faster than SGD in a ten-minute schedule, and lr 1e-3 faster
 # than 5e-4 (bench/RESULTS.md); the base schedule's warm-up, LR steps and gradient clipping stay.
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05))
 
-# NHWC convolutions are faster on the CPU (oneDNN); testing folds the batch norms into their
-# convolutions. CropPretrainHook: before the first step, the backbone learns to classify 64 px
-# crops of the training digits (not on resume).
-custom_hooks = [
-    dict(type='FiniteLossHook', action='stop'),
-    dict(type='RandomStateHook'),
-    dict(type='ChannelsLastHook'),
-    dict(type='FuseConvBNHook'),
+# Before the first step, the backbone learns to classify 64 px crops of the training digits
+# (not on resume).
+custom_hooks = _base_.custom_hooks + [
     dict(type='CropPretrainHook', epochs=0.64, batch_size=64, crop_size=64)
 ]
