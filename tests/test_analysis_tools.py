@@ -145,6 +145,23 @@ def test_epoch_based_log_is_recognised(tmp_path):
     np.testing.assert_array_equal(series(log.val, 'coco/bbox_mAP')[0], [1, 2])
 
 
+def test_iteration_run_logged_by_epoch_places_evaluations_at_their_iteration(tmp_path):
+    """mmengine's default log_metric_by_epoch=True writes an iteration-based run's
+    evaluations with step 0 (its epoch); each goes at the iteration logged before it."""
+    lines = scalar_lines()
+    for line in lines:
+        if 'coco/bbox_mAP' in line:
+            line['step'] = 0
+    log = read_scalars(str(write_scalars(tmp_path / 's.json', lines)))
+    np.testing.assert_array_equal(series(log.val, 'coco/bbox_mAP')[0], [50, 100])
+
+
+def test_iteration_configs_log_evaluations_at_their_iteration():
+    from mmengine.config import Config
+    cfg = Config.fromfile('configs/digits/faster-rcnn_r18_fpn_540it_digits.py')
+    assert cfg.default_hooks.logger.log_metric_by_epoch is False
+
+
 def test_plot_curves_cli_writes_png(tmp_path):
     scalars = write_scalars(tmp_path / 'scalars.json', scalar_lines())
     code, out, err = run_main('plot_curves', [scalars, '--out', tmp_path / 'c.png'])

@@ -2,9 +2,10 @@
 
 The file holds one JSON object per line. Training lines carry ``lr``, ``loss``, ``loss_*``,
 ``acc``, ``iter`` and ``step`` (the global iteration); validation lines carry metrics such as
-``coco/bbox_mAP`` and a ``step`` that counts iterations in iteration-based runs and epochs in
-epoch-based runs (mmengine's LoggerHook ``log_metric_by_epoch``), whose training lines also
-carry ``epoch``.
+``coco/bbox_mAP`` and a ``step``: iterations or epochs, as mmengine's LoggerHook
+``log_metric_by_epoch`` says. An iteration-based run (its training lines carry no ``epoch``)
+logged with ``log_metric_by_epoch=True``, mmengine's default, has every evaluation at step 0;
+such an evaluation is placed at the last training iteration logged before it.
 """
 from __future__ import annotations
 
@@ -77,10 +78,22 @@ def read_scalars(path: str) -> ScalarLog:
                 raise CLIError(f'{path}:{lineno}: not a JSON line ({err.msg})') from err
             if not isinstance(record, dict):
                 raise CLIError(f'{path}:{lineno}: expected a JSON object per line')
-            (log.train if is_train_record(record) else log.val).append(record)
+            if is_train_record(record):
+                log.train.append(record)
+            else:
+                # mmengine logs an evaluation with step = the epoch unless the logger's
+                # log_metric_by_epoch is off, so in an iteration-based run every evaluation
+                # would sit at 0: keep the iteration it followed.
+                record['_after_iter'] = log.train[-1].get('step', 0) if log.train else 0
+                log.val.append(record)
     if not log.train and not log.val:
         raise CLIError(f'{path}: no scalars in the file')
     log.by_epoch = any('epoch' in record for record in log.train)
+    if not log.by_epoch:
+        for record in log.val:
+            record['step'] = max(record.get('step', 0), record['_after_iter'])
+    for record in log.val:
+        del record['_after_iter']
     return log
 
 
@@ -153,6 +166,11 @@ def plot_curves(log: ScalarLog, out: str, keys: list[str] | None = None) -> str:
             ax.plot(x, y, linewidth=1.2, label=key, **style)
         ax.set_title(title)
         ax.set_xlabel(x_label)
+        if x_label == 'iteration' and log.train:
+            # Every iteration panel spans the whole run, so that one evaluation at its end
+            # shows there rather than alone on an axis of its own.
+            last = max(r.get('step', 0) for r in log.train + log.val)
+            ax.set_xlim(0, last * 1.03)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     return save_figure(fig, out)
