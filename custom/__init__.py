@@ -1,8 +1,12 @@
 """classicdet: classic backbones and Faster R-CNN-style detectors on MMDetection 3.x.
 
 Importing this package (configs do it through
-``custom_imports = dict(imports=['custom'], allow_failed_imports=False)``) registers every
-module into MMDetection's registries and installs the safe checkpoint loader.
+``custom_imports = dict(imports=['custom'], allow_failed_imports=False)``) does two things:
+it registers classicdet's modules into MMDetection's registries (the subpackages that hold
+registered classes: datasets, engine, metrics, models), and it installs the safe checkpoint
+loader (``custom.utils.safe_load``), so that every run of a classicdet config loads mmengine
+checkpoints with torch's weights-only unpickler. The tool logic (``apis``, ``analysis``,
+``evaluation``) and the course's fundamentals are imported where they are used.
 """
 import warnings
 
@@ -13,12 +17,8 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 
 install_safe_loading()
 
-from . import (analysis, apis, datasets, engine, evaluation, fundamentals, metrics,  # noqa: E402,F401,I001
-               models)
+from . import datasets, engine, metrics, models  # noqa: E402,F401,I001
 
 __version__ = '0.1.0'
 
-__all__ = [
-    'analysis', 'apis', 'datasets', 'engine', 'evaluation', 'fundamentals', 'metrics', 'models',
-    '__version__'
-]
+__all__ = ['datasets', 'engine', 'metrics', 'models', '__version__']

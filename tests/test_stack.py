@@ -83,3 +83,52 @@ def test_stock_mmdet_faster_rcnn_trains_a_step_and_predicts_on_cpu(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_stock_mmdet_faster_rcnn_trains_a_step_and_predicts_on_cuda(tmp_path):
     assert run_stock_step('cuda', tmp_path).startswith('ok cuda ')
+
+
+# ----------------------------------------------------------------------------- the package
+
+
+def test_import_custom_registers_and_adds_no_third_party_module(tmp_path):
+    """``import custom`` (what every config's custom_imports does) imports classicdet's
+    registering subpackages and nothing from outside that mmdet's own packages do not import
+    already; tool logic, plotting, evaluation and the course's fundamentals load on use."""
+    code = '''
+import sys
+import mmdet.datasets, mmdet.engine, mmdet.evaluation, mmdet.models, mmdet.visualization
+before = set(sys.modules)
+import custom
+added = set(sys.modules) - before
+print(sorted({name.split('.')[0] for name in added}))
+print(sorted({name.split('.')[1] for name in added if name.startswith('custom.')}))
+print('sklearn' in sys.modules, 'matplotlib.pyplot' in sys.modules)
+'''
+    out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0] == "['custom']"
+    assert out[1] == "['datasets', 'engine', 'metrics', 'models', 'utils']"
+
+
+def test_a_config_run_loads_checkpoints_through_the_safe_loader(tmp_path):
+    """A fresh interpreter that only builds a classicdet config's runner, as any mmengine
+    tool does, has the allow-list that lets mmengine's checkpoints load weights-only."""
+    code = '''
+import torch
+from mmengine.config import Config
+from mmengine.utils import import_modules_from_strings
+cfg = Config.fromfile('configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
+import_modules_from_strings(**cfg.custom_imports)   # what mmengine's Runner does
+import collections
+from mmengine.logging import HistoryBuffer
+safe = torch.serialization.get_safe_globals()
+print(collections.Counter in safe, HistoryBuffer in safe)
+'''
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ['True', 'True']
+
+
+def test_tools_do_not_edit_sys_path(repo_root):
+    """The set-up installs the checkout in editable mode, so tools import it as installed."""
+    edited = [str(p) for p in (repo_root / 'tools').rglob('*.py')
+              if 'sys.path.insert' in p.read_text()]
+    assert edited == []

@@ -6,11 +6,8 @@ the exit code is non-zero if any failed.
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -5,13 +5,10 @@
 import argparse
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
-from custom.apis.config import DictAction, load_config  # noqa: E402
-from custom.apis.runs import prepare_test_config  # noqa: E402
+from custom.apis.cli import exit_on_error
+from custom.apis.config import DictAction, load_config
+from custom.apis.runs import prepare_test_config
 
 
 def parse_args(argv):

@@ -11,14 +11,10 @@ Builds every torchvision model with random weights: no download; one to two minu
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-import custom  # noqa: E402,F401  registers the backbones
-from custom.models.backbones.complexity import all_backbone_rows, format_markdown  # noqa: E402
-from custom.models.backbones.torchvision_keys import TORCHVISION_ARCHS  # noqa: E402
+import custom  # noqa: F401  registers the backbones
+from custom.models.backbones.complexity import all_backbone_rows, format_markdown
+from custom.models.backbones.torchvision_keys import TORCHVISION_ARCHS
 
 
 def parse_args() -> argparse.Namespace:

@@ -5,13 +5,10 @@
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.analysis.speed import benchmark_config  # noqa: E402
-from custom.apis.cli import exit_on_error  # noqa: E402
-from custom.apis.config import DictAction, load_config, resolve_device  # noqa: E402
+from custom.analysis.speed import benchmark_config
+from custom.apis.cli import exit_on_error
+from custom.apis.config import DictAction, load_config, resolve_device
 
 
 def parse_args(argv):

@@ -7,12 +7,9 @@ touching the line from inside.
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
-from custom.apis.config import DictAction, ensure_writable_dir, load_config  # noqa: E402
+from custom.apis.cli import exit_on_error
+from custom.apis.config import DictAction, ensure_writable_dir, load_config
 
 
 def parse_args(argv):

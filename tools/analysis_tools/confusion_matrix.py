@@ -5,16 +5,13 @@
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.analysis.confusion_matrix import (  # noqa: E402
+from custom.analysis.confusion_matrix import (
     compute_confusion_matrix,
     format_confusion_table,
     plot_confusion_matrix,
 )
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -4,13 +4,10 @@
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.analysis.flops import model_complexity  # noqa: E402
-from custom.apis.cli import exit_on_error  # noqa: E402
-from custom.apis.config import DictAction, load_config  # noqa: E402
+from custom.analysis.flops import model_complexity
+from custom.apis.cli import exit_on_error
+from custom.apis.config import DictAction, load_config
 
 
 def parse_args(argv):

@@ -6,12 +6,9 @@
 import argparse
 import os.path as osp
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.analysis.curves import plot_curves, read_scalars  # noqa: E402
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.analysis.curves import plot_curves, read_scalars
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

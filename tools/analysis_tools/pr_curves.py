@@ -4,12 +4,9 @@
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.analysis.pr_curves import compute_pr_curves, plot_pr_curves  # noqa: E402
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.analysis.pr_curves import compute_pr_curves, plot_pr_curves
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -7,8 +7,8 @@ proposals per second, and a PNG plots AR against the number of proposals.
 
 Example (from the repository root)::
 
-    python tools/analysis_tools/proposal_recall.py configs/digits/faster-rcnn_r18_fpn_540it_digits.py \
-        work_dirs/demo/iter_540.pth \
+    python tools/analysis_tools/proposal_recall.py \
+        configs/digits/faster-rcnn_r18_fpn_540it_digits.py work_dirs/demo/iter_540.pth \
         --generator-config configs/digits/fast-rcnn_r18_fpn_sliding-window_540it_digits.py \
         --generators equal sliding multi_scale pyramid rpn --out road_to_detection.png
 
@@ -19,13 +19,10 @@ the RPN; CHECKPOINT (optional) its trained weights. The window generators are th
 import argparse
 import os.path as osp
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.apis.cli import CLIError, exit_on_error  # noqa: E402
-from custom.apis.config import DictAction, load_config, resolve_device  # noqa: E402
-from custom.evaluation import (  # noqa: E402
+from custom.apis.cli import CLIError, exit_on_error
+from custom.apis.config import DictAction, load_config, resolve_device
+from custom.evaluation import (
     DEFAULT_PROPOSAL_NUMS,
     build_generators,
     format_recall_table,

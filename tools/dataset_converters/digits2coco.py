@@ -9,11 +9,8 @@ Same options, same bytes.
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -11,9 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -7,14 +7,11 @@ Examples (from the repository root)::
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import torch
 
-import torch  # noqa: E402
-
-from custom.apis.cli import exit_on_error  # noqa: E402
-from custom.fundamentals import (  # noqa: E402
+from custom.apis.cli import exit_on_error
+from custom.fundamentals import (
     COURSE_ACTIVATIONS,
     compare_activations,
     format_accuracy_table,

@@ -6,11 +6,8 @@ Exit status 0 if the file is valid (info lines allowed), 1 if any error was foun
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.apis.cli import exit_on_error  # noqa: E402
+from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

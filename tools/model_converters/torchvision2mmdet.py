@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from custom.models.backbones.torchvision_keys import (  # noqa: E402
+from custom.models.backbones.torchvision_keys import (
     TORCHVISION_ARCHS,
     ArchMismatchError,
     backbone_cfg_for_arch,
     convert_torchvision_checkpoint,
 )
-from custom.utils import UnsafeCheckpointError  # noqa: E402
+from custom.utils import UnsafeCheckpointError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
