@@ -291,14 +291,12 @@ def without_channels_last_hook(cfg) -> list:
 
 
 def build_mmdet_model(cfg, device: str, train: bool) -> torch.nn.Module:
-    """``MODELS.build(cfg.model)`` on ``device``; weights stay PyTorch's initialisation.
+    """The config's detector (:func:`custom.evaluation.build_detector`, no checkpoint: the
+    weights stay PyTorch's initialisation) on ``device``, in training or eval mode.
     Channels-last when the config lists ChannelsLastHook, as the runner would make it."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
-
     from custom.engine import to_channels_last
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model).to(device)
+    from custom.evaluation.build_detector import build_detector
+    model = build_detector(cfg, None, device)
     if uses_channels_last(cfg):
         to_channels_last(model)
     return model.train(train)

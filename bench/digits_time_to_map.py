@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.max_iters, args.val_interval = 2, 1
     register_modules()
     if args.evaluator == 'FastCocoMetric':
-        import custom.metrics  # noqa: F401  registers it
+        import custom.evaluation.metrics  # noqa: F401  registers it
     ensure_data(data, args.quick_size)
 
     work_dir = Path(args.work_dir)

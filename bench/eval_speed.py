@@ -132,7 +132,7 @@ def evaluators(gt_file: Path, results_file: Path, pairs: list) -> tuple[dict, di
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from custom.metrics import FastCocoMetric
+    from custom.evaluation.metrics import FastCocoMetric
 
     outputs: dict[str, object] = {}
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from custom.analysis.confusion_matrix import accumulate_image, compute_confusion_matrix
-from custom.analysis.curves import default_keys, plot_curves, read_scalars, series
-from custom.analysis.pr_curves import compute_pr_curves
 from custom.apis.cli import CLIError
+from custom.evaluation.confusion_matrix import accumulate_image, compute_confusion_matrix
+from custom.evaluation.curves import default_keys, plot_curves, read_scalars, series
+from custom.evaluation.pr_curves import compute_pr_curves
 
 ROOT = Path(__file__).resolve().parents[1]
 R50_CONFIG = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -374,8 +374,8 @@ def test_get_flops_r50_fpn():
     """
     from mmdet.registry import MODELS
 
-    from custom.analysis.flops import model_complexity
     from custom.apis.config import load_config
+    from custom.evaluation.flops import model_complexity
     cfg = load_config(R50_CONFIG, {'model.test_cfg.rpn.max_per_img': 20})
     result = model_complexity(cfg, (96, 128))
     model = MODELS.build(cfg.model)
@@ -407,7 +407,7 @@ def test_benchmark_cli_on_cpu():
 
 
 def test_benchmark_report_arithmetic():
-    from custom.analysis.speed import SpeedReport
+    from custom.evaluation.speed import SpeedReport
     report = SpeedReport(device='cpu', size=(64, 64), batch_size=4, warmup=0,
                          latencies_ms=[100.0, 300.0, 200.0])
     assert report.median_ms == 200.0 and report.fps == pytest.approx(20.0)

@@ -20,6 +20,7 @@ import torchvision
 from mmdet.registry import MODELS
 
 import custom  # noqa: F401  registers the backbones
+from custom.evaluation.backbone_complexity import measure_gflops
 from custom.models.backbones import (
     ClassicAlexNet,
     ClassicGoogLeNet,
@@ -30,7 +31,6 @@ from custom.models.backbones import (
     classic_lenet5,
     classic_vgg,
 )
-from custom.models.backbones.complexity import measure_gflops
 from custom.models.backbones.torchvision_keys import (
     TORCHVISION_ARCHS,
     ArchMismatchError,

@@ -375,7 +375,7 @@ def test_fast_coco_metric_equals_coco_metric(tmp_path, classwise):
     from mmdet.evaluation.metrics import coco_metric as coco_metric_module
     from pycocotools.cocoeval import COCOeval
 
-    from custom.metrics import FastCocoMetric
+    from custom.evaluation.metrics import FastCocoMetric
     gt_file, pairs = coco_pairs(tmp_path)
     results = {}
     for cls in (CocoMetric, FastCocoMetric):
@@ -389,7 +389,7 @@ def test_fast_coco_metric_equals_coco_metric(tmp_path, classwise):
 
 
 def test_one_shot_json_dump_writes_what_mmengine_writes(tmp_path):
-    from custom.metrics.fast_coco_metric import dump_json_at_once
+    from custom.evaluation.metrics.fast_coco_metric import dump_json_at_once
     results = [dict(image_id=np.int64(3), bbox=[1.5, 2.0, 1 / 3, 4.0], score=np.float32(0.7),
                     category_id=1), dict(image_id=4, bbox=np.array([0.1, 0.2, 5.0, 6.0]),
                                          score=0.05, category_id=10)]
@@ -403,7 +403,7 @@ def test_one_shot_json_dump_writes_what_mmengine_writes(tmp_path):
 def test_fast_coco_metric_is_registered_and_refuses_mp_eval():
     from mmdet.registry import METRICS
 
-    from custom.metrics import FastCocoMetric
+    from custom.evaluation.metrics import FastCocoMetric
     assert METRICS.get('FastCocoMetric') is FastCocoMetric
     with pytest.raises(ValueError, match='FastCocoMetric: use_mp_eval=True is for pycocotools'):
         FastCocoMetric(metric='bbox', use_mp_eval=True)

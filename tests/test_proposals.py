@@ -17,7 +17,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
 from torchvision.ops import box_iou
 
-from custom.evaluation import (
+from custom.evaluation.proposal_recall import (
     COCO_IOU_THRESHOLDS,
     ProposalBenchmark,
     average_recalls,

@@ -37,8 +37,8 @@ def main(argv=None):
                         args.show_dir, args.launcher)
     from mmengine.runner import Runner
 
-    from custom.apis.checkpoint_check import check_checkpoint_matches
     from custom.apis.evaluation import move_results_file
+    from custom.evaluation.checkpoint_check import check_checkpoint_matches
     runner = Runner.from_cfg(cfg)
     check_checkpoint_matches(runner.model, args.checkpoint)
     metrics = runner.test()

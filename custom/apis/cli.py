@@ -6,9 +6,9 @@ import os
 import sys
 from typing import Callable
 
+from custom.utils.errors import CLIError
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
+__all__ = ['CLIError', 'exit_on_error', 'describe_error']
 
 
 def exit_on_error(main: Callable[[list[str] | None], int | None]) -> Callable:

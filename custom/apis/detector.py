@@ -14,46 +14,23 @@ import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 
-from ..engine import apply_test_time_hooks
-from ..utils.safe_load import load_checkpoint_safely
-from .checkpoint_check import mismatched_keys, state_dict_of
+from custom.evaluation.build_detector import build_detector
+from custom.utils.safe_load import load_checkpoint_safely
+
 from .cli import CLIError
 from .config import load_config, resolve_device
 
 
 class ClassicDetInferencer(DetInferencer):
-    """``DetInferencer`` that refuses a checkpoint of another architecture, and prepares the
-    model as ``tools/test.py`` does when the config's ``custom_hooks`` ask for it
-    (channels-last weights, batch norms folded into convolutions).
-
-    mmdet's inferencer loads with ``strict=False`` and only warns about mismatched keys, so a
-    wrong checkpoint gives a detector that silently predicts noise.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.checkpoint_path = kwargs.get('weights') or 'checkpoint'
-        super().__init__(*args, **kwargs)
+    """``DetInferencer`` whose model comes from :func:`custom.evaluation.build_detector`:
+    the checkpoint loads strictly after its keys and shapes are checked (mmdet's inferencer
+    loads with ``strict=False`` and only warns, so a wrong checkpoint would give a detector
+    that silently predicts noise), and the model is prepared as ``tools/test.py`` prepares it
+    when the config's ``custom_hooks`` ask for it (channels-last weights, batch norms folded
+    into convolutions)."""
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
-        return apply_test_time_hooks(super()._init_model(cfg, weights, device), cfg)
-
-    def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
-        if checkpoint is not None:
-            problem = check_loaded_state(model, checkpoint)
-            if problem:
-                raise CLIError(f'{self.checkpoint_path}: {problem}')
-        super()._load_weights_to_model(model, checkpoint, cfg)
-
-
-def check_loaded_state(model, checkpoint: dict) -> str:
-    """An error message when ``checkpoint`` does not fit ``model``, else ''."""
-    state = state_dict_of(checkpoint, 'checkpoint')
-    missing, unexpected, shapes = mismatched_keys(model, state)
-    if missing or unexpected or shapes:
-        return (f'checkpoint of another architecture: {len(missing)} keys missing '
-                f'(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), '
-                f'{len(shapes)} shapes differ (e.g. {shapes[:3]})')
-    return ''
+        return build_detector(cfg, weights, device, test_time_hooks=True)
 
 
 class Detector:

@@ -1,24 +1,11 @@
-"""Evaluation helpers: proposal recall (COCO's AR) and the proposal-generator benchmark."""
-from .proposal_recall import (
-                              COCO_IOU_THRESHOLDS,
-                              DEFAULT_PROPOSAL_NUMS,
-                              ProposalBenchmark,
-                              ProposalRun,
-                              average_recalls,
-                              box_ious,
-                              build_generators,
-                              coco_true_positives,
-                              format_recall_table,
-                              ground_truth_by_img_id,
-                              load_detector,
-                              plot_recall_curves,
-                              proposal_recalls,
-                              run_proposal_generators,
-)
+"""Everything that measures a detector or a dataset: COCO metrics, proposal recall, PR curves,
+confusion matrices, training curves, dataset statistics and drawings, speed and FLOPs, and
+:func:`build_detector`, the one way a detector is built from a config and a checkpoint.
 
-__all__ = [
-    'COCO_IOU_THRESHOLDS', 'DEFAULT_PROPOSAL_NUMS', 'ProposalBenchmark', 'ProposalRun',
-    'average_recalls', 'box_ious', 'build_generators', 'coco_true_positives',
-    'format_recall_table', 'ground_truth_by_img_id', 'load_detector', 'plot_recall_curves',
-    'proposal_recalls', 'run_proposal_generators'
-]
+Importing the package registers its metrics (``metrics/``) and nothing else; the tools import
+the module they use (``custom.evaluation.pr_curves``, ...), so a training run does not load
+matplotlib or pycocotools through classicdet.
+"""
+from .metrics import FastCocoMetric
+
+__all__ = ['FastCocoMetric']

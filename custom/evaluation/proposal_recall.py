@@ -16,7 +16,6 @@ T = IoU thresholds, B = proposal budgets (e.g. 100, 300, 1000). Boxes are x1y1x2
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -327,39 +326,6 @@ def plot_recall_curves(bench: ProposalBenchmark, out_file: str,
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)
-
-
-def load_detector(cfg, checkpoint: str | None = None, device: str = 'cpu',
-                  seed: int = 0) -> nn.Module:
-    """Build ``cfg.model`` (in eval mode, on ``device``) and load ``checkpoint`` when given.
-
-    Args:
-        cfg (Config): a detector config.
-        checkpoint (str, optional): weights; None: the config's initialisation, seeded.
-        device (str): e.g. 'cpu' or 'cuda'.
-        seed (int): seed of the initial weights, so that runs without a checkpoint repeat.
-
-    Returns:
-        nn.Module: the detector.
-    """
-    from mmdet.registry import MODELS
-    from mmengine.logging import MMLogger
-    from mmengine.runner import load_checkpoint
-
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    if checkpoint is None:
-        # init_weights logs one line per parameter at INFO; only warnings matter here.
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel(logging.WARNING)
-        try:
-            model.init_weights()
-        finally:
-            logger.setLevel(level)
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device).eval()
 
 
 def build_generators(names: Sequence[str], model: nn.Module, generator_cfg,

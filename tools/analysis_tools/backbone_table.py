@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import custom  # noqa: F401  registers the backbones
-from custom.models.backbones.complexity import all_backbone_rows, format_markdown
+from custom.evaluation.backbone_complexity import all_backbone_rows, format_markdown
 from custom.models.backbones.torchvision_keys import TORCHVISION_ARCHS
 
 

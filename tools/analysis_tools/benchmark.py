@@ -6,9 +6,9 @@
 import argparse
 import sys
 
-from custom.analysis.speed import benchmark_config
 from custom.apis.cli import exit_on_error
 from custom.apis.config import DictAction, load_config, resolve_device
+from custom.evaluation.speed import benchmark_config
 
 
 def parse_args(argv):

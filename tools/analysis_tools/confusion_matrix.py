@@ -6,12 +6,12 @@
 import argparse
 import sys
 
-from custom.analysis.confusion_matrix import (
+from custom.apis.cli import exit_on_error
+from custom.evaluation.confusion_matrix import (
     compute_confusion_matrix,
     format_confusion_table,
     plot_confusion_matrix,
 )
-from custom.apis.cli import exit_on_error
 
 
 def parse_args(argv):

@@ -5,9 +5,9 @@
 import argparse
 import sys
 
-from custom.analysis.flops import model_complexity
 from custom.apis.cli import exit_on_error
 from custom.apis.config import DictAction, load_config
+from custom.evaluation.flops import model_complexity
 
 
 def parse_args(argv):

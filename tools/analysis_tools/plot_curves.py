@@ -7,8 +7,8 @@ import argparse
 import os.path as osp
 import sys
 
-from custom.analysis.curves import plot_curves, read_scalars
 from custom.apis.cli import exit_on_error
+from custom.evaluation.curves import plot_curves, read_scalars
 
 
 def parse_args(argv):

@@ -5,8 +5,8 @@
 import argparse
 import sys
 
-from custom.analysis.pr_curves import compute_pr_curves, plot_pr_curves
 from custom.apis.cli import exit_on_error
+from custom.evaluation.pr_curves import compute_pr_curves, plot_pr_curves
 
 
 def parse_args(argv):

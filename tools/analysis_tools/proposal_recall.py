@@ -22,12 +22,12 @@ import sys
 
 from custom.apis.cli import CLIError, exit_on_error
 from custom.apis.config import DictAction, load_config, resolve_device
-from custom.evaluation import (
+from custom.evaluation.build_detector import build_detector
+from custom.evaluation.proposal_recall import (
     DEFAULT_PROPOSAL_NUMS,
     build_generators,
     format_recall_table,
     ground_truth_by_img_id,
-    load_detector,
     plot_recall_curves,
     run_proposal_generators,
 )
@@ -70,7 +70,8 @@ def main(argv=None):
     from mmengine.runner import Runner
     init_default_scope(cfg.get('default_scope', 'mmdet'))
 
-    model = load_detector(cfg, args.checkpoint, resolve_device(args.device), args.seed)
+    model = build_detector(cfg, args.checkpoint, resolve_device(args.device),
+                           init_weights=args.checkpoint is None, seed=args.seed)
     generators = build_generators(args.generators, model, generator_cfg, max(args.proposal_nums))
     dataloader = Runner.build_dataloader(cfg.val_dataloader)
     gts_by_img_id = ground_truth_by_img_id(dataloader.dataset)

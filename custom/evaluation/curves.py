@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
 from .plotting import new_figure, save_figure
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
 from .coco_files import class_names, load_ground_truth, load_results, results_as_coco
 from .plotting import new_figure, save_figure

@@ -10,7 +10,7 @@ import os.path as osp
 
 from matplotlib.figure import Figure
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
 __all__ = ['new_figure', 'save_figure']
 

@@ -22,9 +22,10 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
-from .model_inputs import build_detector, make_batch
+from .build_detector import build_detector
+from .model_inputs import make_batch
 
 __all__ = ['Complexity', 'model_complexity']
 

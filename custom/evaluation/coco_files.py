@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
 __all__ = ['read_json', 'load_ground_truth', 'load_results', 'results_as_coco', 'xywh_to_xyxy',
            'class_names']

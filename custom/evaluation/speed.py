@@ -17,9 +17,10 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from custom.apis.cli import CLIError
+from custom.utils.errors import CLIError
 
-from .model_inputs import build_detector, make_batch
+from .build_detector import build_detector
+from .model_inputs import make_batch
 
 __all__ = ['SpeedReport', 'time_inference', 'benchmark_config']
 

@@ -1,51 +1,17 @@
-"""Building a detector from a config and synthetic (or real) input batches for profiling.
+"""Synthetic (or real) input batches for timing and counting a detector.
 
 Shape shorthand: B = images in the batch, H x W = input size before the data preprocessor
 pads it to its ``pad_size_divisor``.
 """
 from __future__ import annotations
 
-import os.path as osp
-
 import cv2
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
-from torch import nn
 
-from custom.apis.checkpoint_check import check_checkpoint_matches, state_dict_of
-from custom.apis.cli import CLIError
-from custom.engine import apply_test_time_hooks
+from custom.utils.errors import CLIError
 
-__all__ = ['build_detector', 'make_batch']
-
-
-def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cpu',
-                   test_time_hooks: bool = False) -> nn.Module:
-    """The config's model in eval mode on ``device``.
-
-    Without a checkpoint the weights keep PyTorch's random initialisation: ``init_weights``
-    is not called, so no pre-trained backbone is fetched. Timings and FLOPs do not depend on
-    the weights except through the number of proposals, which test_cfg caps.
-    ``test_time_hooks``: prepare the model as ``tools/test.py`` would
-    (:func:`custom.engine.apply_test_time_hooks`), for timing what users run.
-
-    Raises:
-        CLIError: the checkpoint is missing or belongs to another architecture.
-    """
-    from mmdet.registry import MODELS
-    if checkpoint is not None and not osp.isfile(checkpoint):
-        raise CLIError(f'{checkpoint}: no such checkpoint file')
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        loaded = check_checkpoint_matches(model, checkpoint)
-        model.load_state_dict(state_dict_of(loaded, checkpoint))
-    model = revert_sync_batchnorm(model)  # SyncBN needs a process group; plain BN is identical
-    model = model.to(device).eval()
-    return apply_test_time_hooks(model, cfg) if test_time_hooks else model
+__all__ = ['make_batch', 'read_resized']
 
 
 def read_resized(image_path: str, size: tuple[int, int]) -> np.ndarray:

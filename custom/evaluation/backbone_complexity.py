@@ -16,8 +16,8 @@ import torchvision
 from mmdet.registry import MODELS
 from mmengine.analysis import FlopAnalyzer
 
-from ._utils import StagedBackbone
-from .torchvision_keys import TORCHVISION_ARCHS, backbone_cfg_for_arch
+from custom.models.backbones._utils import StagedBackbone
+from custom.models.backbones.torchvision_keys import TORCHVISION_ARCHS, backbone_cfg_for_arch
 
 _RESNET_STRIDES = (4, 8, 16, 32)
 

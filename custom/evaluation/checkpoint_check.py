@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..utils.safe_load import load_checkpoint_safely
-from .cli import CLIError
+from custom.utils.errors import CLIError
+from custom.utils.safe_load import load_checkpoint_safely
 
 
 def state_dict_of(checkpoint: object, path: str) -> dict:
