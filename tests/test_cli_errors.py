@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -56,6 +58,21 @@ def test_checkpoint_of_another_architecture(tmp_path):
     code, out = run_tool('tools/test.py', CONFIG, other, '--work-dir', tmp_path)
     assert_clean_error(code, out, 'other.pth', 'another architecture', 'head.fc.weight',
                        'backbone.conv1.weight')
+
+
+@pytest.mark.parametrize('tool', ['tools/infer.py', 'tools/analysis_tools/proposal_recall.py',
+                                  'tools/analysis_tools/benchmark.py'])
+def test_every_tool_refuses_a_checkpoint_of_another_architecture(tool, tmp_path):
+    """One loader (custom.evaluation.build_detector) for every tool: strict and checked."""
+    other = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'head.fc.weight': torch.zeros(2, 2)}}, other)
+    image = tmp_path / 'a.png'
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    args = {'tools/infer.py': [image, CONFIG, other, '--out-dir', tmp_path / 'o'],
+            'tools/analysis_tools/proposal_recall.py': [CONFIG, other],
+            'tools/analysis_tools/benchmark.py': [CONFIG, other]}[tool]
+    code, out = run_tool(tool, *args)
+    assert_clean_error(code, out, 'other.pth', 'another architecture', 'head.fc.weight')
 
 
 def test_empty_image_folder(tmp_path):
