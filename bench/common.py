@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from custom.evaluation.speed import synchronize
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / 'RESULTS.md'
 RESULTS_HEADER = """# Benchmark results
@@ -78,12 +80,6 @@ def utc_now() -> str:
 
 
 # ----------------------------------------------------------------------------- timing
-
-
-def synchronize(device: str) -> None:
-    """Wait for queued CUDA kernels, so that wall time covers them and not their launch."""
-    if device.startswith('cuda'):
-        torch.cuda.synchronize(torch.device(device))
 
 
 @dataclass
@@ -363,8 +359,8 @@ MMDET_R50_COUNTS = dict(
 @functools.lru_cache(maxsize=1)
 def digit_scans() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The digit scans, their labels and the train pool, as the digits data set uses them."""
-    from custom.datasets.digits_canvas import load_digit_scans, split_scans
-    scans, labels = load_digit_scans()
+    from custom.datasets.digits_canvas import read_digit_scans, split_scans
+    scans, labels = read_digit_scans()
     return scans, labels, split_scans(labels, seed=0)['train']
 
 

@@ -16,8 +16,8 @@ from custom.datasets import generate_digits_dataset
 from custom.datasets.digits_canvas import (
     SPLITS,
     CanvasConfig,
-    load_digit_scans,
     paste,
+    read_digit_scans,
     render_canvas,
     split_scans,
 )
@@ -86,7 +86,7 @@ def pixel_mask(shape, alpha: np.ndarray, offset) -> np.ndarray:
 
 
 def test_boxes_are_inside_and_exactly_tight(small_set):
-    scans, labels = load_digit_scans()
+    scans, labels = read_digit_scans()
     pools = split_scans(labels, SEED)
     checked_alone = 0
     for split in SPLITS:
@@ -142,7 +142,7 @@ def test_boxes_are_inside_and_exactly_tight(small_set):
 
 
 def test_train_and_val_use_disjoint_scans(small_set):
-    _, labels = load_digit_scans()
+    _, labels = read_digit_scans()
     used = {}
     for split in SPLITS:
         data = load_split(small_set, split)

@@ -36,7 +36,7 @@ import numpy as np
 
 __all__ = [
     'CanvasConfig', 'CanvasImage', 'DigitInstance', 'DIGIT_CATEGORIES', 'SPLITS',
-    'generate_digits_dataset', 'load_digit_scans', 'render_canvas', 'split_scans',
+    'generate_digits_dataset', 'read_digit_scans', 'render_canvas', 'split_scans',
 ]
 
 SPLITS = ('train', 'val')
@@ -127,7 +127,7 @@ class CanvasImage:
     instances: list[DigitInstance] = field(default_factory=list)
 
 
-def load_digit_scans() -> tuple[np.ndarray, np.ndarray]:
+def read_digit_scans() -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 scans and their digits: ``(1797, 8, 8)`` float64 in 0..16, ``(1797,)`` int."""
     from sklearn.datasets import load_digits  # slow import; only the generator needs it
 
@@ -447,7 +447,7 @@ def generate_digits_dataset(out_dir: str | os.PathLike, num_train: int = 2000,
                       stacklevel=2)
         max_size = fits
     cfg = CanvasConfig(img_size, min_size, max_size, max_digits)
-    scans, labels = load_digit_scans()
+    scans, labels = read_digit_scans()
     pools = split_scans(labels, seed, val_fraction)
     out_dir = Path(out_dir)
     counts = dict(train=num_train, val=num_val)

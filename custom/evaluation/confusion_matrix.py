@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools.coco import COCO
 
+from .boxes import box_iou
 from .coco_files import class_names, load_ground_truth, load_results, xywh_to_xyxy
 from .plotting import new_figure, save_figure
 
-__all__ = ['ConfusionMatrix', 'box_iou', 'accumulate_image', 'compute_confusion_matrix',
+__all__ = ['ConfusionMatrix', 'accumulate_image', 'compute_confusion_matrix',
            'format_confusion_table', 'plot_confusion_matrix']
 
 
@@ -51,21 +52,6 @@ class ConfusionMatrix:
         sums = self.matrix.sum(axis=1, keepdims=True).astype(np.float64)
         with np.errstate(invalid='ignore', divide='ignore'):
             return np.where(sums > 0, self.matrix / sums * 100.0, np.nan)
-
-
-def box_iou(boxes1: np.ndarray, boxes2: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """IoU of (N, 4) against (G, 4) xyxy boxes -> (N, G); mmdet's ``bbox_overlaps``
-    (mode 'iou', no +1 pixel convention)."""
-    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
-    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
-    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    overlap = wh[..., 0] * wh[..., 1]
-    union = np.maximum(area1[:, None] + area2[None, :] - overlap, eps)
-    return overlap / union
 
 
 def accumulate_image(matrix: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray,

@@ -24,30 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .boxes import box_iou
+
 # Exactly pycocotools' Params.iouThrs, so that thresholds compare bit for bit.
 COCO_IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
 DEFAULT_PROPOSAL_NUMS = (100, 300, 1000)
-
-
-def box_ious(proposals: np.ndarray, gts: np.ndarray) -> np.ndarray:
-    """IoU of every proposal with every ground-truth box (COCO's: no +1 on widths).
-
-    Args:
-        proposals (np.ndarray): (P, 4) x1y1x2y2.
-        gts (np.ndarray): (G, 4) x1y1x2y2.
-
-    Returns:
-        np.ndarray: (P, G) float64.
-    """
-    proposals = np.asarray(proposals, dtype=np.float64).reshape(-1, 4)
-    gts = np.asarray(gts, dtype=np.float64).reshape(-1, 4)
-    left_top = np.maximum(proposals[:, None, :2], gts[None, :, :2])
-    right_bottom = np.minimum(proposals[:, None, 2:], gts[None, :, 2:])
-    inter = np.clip(right_bottom - left_top, 0, None).prod(axis=2)
-    area_p = (proposals[:, 2] - proposals[:, 0]) * (proposals[:, 3] - proposals[:, 1])
-    area_g = (gts[:, 2] - gts[:, 0]) * (gts[:, 3] - gts[:, 1])
-    union = area_p[:, None] + area_g[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def coco_true_positives(ious: np.ndarray, iou_thr: float) -> np.ndarray:
@@ -114,7 +95,7 @@ def proposal_recalls(proposals: Sequence[np.ndarray],
             props = props[order]
         props = props[:nums.max(initial=0)]
         total_gts += len(img_gts)
-        ious = box_ious(props, img_gts)
+        ious = box_iou(props, img_gts)
         for t, thr in enumerate(iou_thrs):
             # Greedy matching in score order makes the first n matches those of budget n.
             hits = np.concatenate([[0], np.cumsum(coco_true_positives(ious, thr))])

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
+
+from custom.datasets.digits_canvas import read_digit_scans
 
 OPTIMIZERS = ('SGD', 'Adam')
 DIGIT_LEVELS = 16.0  # load_digits pixels are integers 0..16
@@ -87,10 +87,11 @@ def load_digit_scans(seed: int = 0, test_fraction: float = 0.2,
     if image_size < 8:
         raise ValueError(f'load_digit_scans: image_size must be >= 8 (the scans are 8x8), '
                          f'got {image_size}')
-    digits = load_digits()
+    from sklearn.model_selection import train_test_split  # slow import: on use only
+
+    images, labels = read_digit_scans()
     train_x, test_x, train_y, test_y = train_test_split(
-        digits.images, digits.target, test_size=test_fraction, stratify=digits.target,
-        random_state=seed)
+        images, labels, test_size=test_fraction, stratify=labels, random_state=seed)
     train_images = _upsample(train_x, image_size)
     test_images = _upsample(test_x, image_size)
     # Statistics of the training images only, so nothing of the held-out set leaks in.
