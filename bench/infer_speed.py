@@ -7,7 +7,7 @@ Contenders, random weights, eval mode, one image per call, interleaved:
 - classicdet: configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py, ``model.test_step``
   (normalisation, padding, forward, NMS, rescaling), prepared as its hooks make
   ``tools/test.py`` run it (channels-last weights, batch norms folded into convolutions);
-- torchvision: ``fasterrcnn_resnet50_fpn`` (bench/common.py builds it as that builder does)
+- torchvision: ``fasterrcnn_resnet50_fpn`` (bench/common/torchvision_model.py builds it as that builder does)
   with mmdet's test counts: 1000 RPN boxes per level before NMS, 1000 proposals after,
   score threshold 0.05, NMS 0.5, 100 detections, RoIAlign sampling ratio 0 as mmdet's config;
 - mmdet stock: mmdet's own faster-rcnn_r50_fpn_1x_coco.py (mmcv's kernels; CPU only);

@@ -36,7 +36,7 @@ class FakeClock:
 
 def test_interleaved_alternates_contenders_and_keeps_medians(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(common.time, 'perf_counter', clock)
+    monkeypatch.setattr(common.timing.time, 'perf_counter', clock)
     calls = []
     durations = {'A': iter([100.0, 3.0, 1.0, 2.0]), 'B': iter([100.0, 5.0, 7.0, 6.0])}
 
