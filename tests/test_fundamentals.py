@@ -344,3 +344,31 @@ def test_backbone_init_cfg_is_applied():
     model = DigitClassifier(backbone=dict(type='ClassicLeNet5', init_cfg=init))
     assert torch.all(model.backbone.c1.weight == 0.25)
     assert torch.all(model.backbone.c5.bias == 0)
+
+
+# ----------------------------------------------------------------------------- NMS
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+@pytest.mark.parametrize('iou_threshold', [0.3, 0.5, 0.7])
+def test_course_nms_keeps_what_torchvision_keeps(seed, iou_threshold):
+    import torchvision
+
+    from custom.fundamentals import greedy_nms
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(300, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + 1 + torch.rand(300, 2, generator=g) * 30], 1)
+    scores = torch.rand(300, generator=g)
+    keep = greedy_nms(boxes, scores, iou_threshold)
+    assert torch.equal(keep, torchvision.ops.nms(boxes, scores, iou_threshold))
+    assert 0 < len(keep) < len(boxes)
+
+
+def test_course_nms_by_hand():
+    from custom.fundamentals import greedy_nms
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [20., 20., 30., 30.],
+                          [0., 0., 10., 5.]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    # IoU(0, 1) = 81 / 119 > 0.5: dropped; IoU(0, 3) = 0.5 exactly: kept (only above drops)
+    assert greedy_nms(boxes, scores, 0.5).tolist() == [0, 2, 3]
+    assert greedy_nms(boxes[:0], scores[:0], 0.5).tolist() == []

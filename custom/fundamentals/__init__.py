@@ -1,4 +1,5 @@
-"""The course's fundamentals in code: perceptron, feed-forward net, LeNet-5 digit classifier."""
+"""The course's fundamentals in code: perceptron, feed-forward net, LeNet-5 digit classifier,
+non-maximum suppression."""
 from .classifier import (
     COURSE_ACTIVATIONS,
     DigitClassifier,
@@ -13,6 +14,7 @@ from .classifier import (
     train_classifier,
 )
 from .mlp import FeedForwardNet
+from .nms import greedy_nms
 from .perceptron import (
     LOGIC_GATES,
     PerceptronNotConvergedError,
@@ -29,5 +31,5 @@ __all__ = [
     'compare_activations', 'evaluate', 'format_accuracy_table', 'load_digit_scans',
     'run_digit_experiment', 'train_classifier', 'FeedForwardNet', 'LOGIC_GATES',
     'PerceptronNotConvergedError', 'PerceptronResult', 'logic_gate_samples', 'predict', 'sgn',
-    'train_perceptron', 'with_threshold_input'
+    'train_perceptron', 'with_threshold_input', 'greedy_nms'
 ]
