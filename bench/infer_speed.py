@@ -7,10 +7,11 @@ Contenders, random weights, eval mode, one image per call, interleaved:
 - classicdet: configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py, ``model.test_step``
   (normalisation, padding, forward, NMS, rescaling), prepared as its hooks make
   ``tools/test.py`` run it (channels-last weights, batch norms folded into convolutions);
-- torchvision: ``fasterrcnn_resnet50_fpn`` (bench/common/torchvision_model.py builds it as that builder does)
+- torchvision: ``fasterrcnn_resnet50_fpn`` (bench/common/torchvision_model.py builds it as
+  that builder does)
   with mmdet's test counts: 1000 RPN boxes per level before NMS, 1000 proposals after,
   score threshold 0.05, NMS 0.5, 100 detections, RoIAlign sampling ratio 0 as mmdet's config;
-- mmdet stock: mmdet's own faster-rcnn_r50_fpn_1x_coco.py (mmcv's kernels; CPU only);
+- mmdet stock: mmdet's own faster-rcnn_r50_fpn_1x_coco.py (mmcv's ops, on mmcv_lite_ext);
 - with ``--nchw``, classicdet NCHW: classicdet's config without its ChannelsLastHook, so the
   table shows what the channels-last layout buys on the device.
 All take the same digits canvas of the given size, already resized (resizing is the data

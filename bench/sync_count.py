@@ -97,15 +97,15 @@ def count_inference(args: argparse.Namespace, argv: list[str] | None) -> dict:
                             proposals=64 if args.quick else None)
     results = {}
     for name, call in calls.items():
-        with cuda_op_backends() if name == 'classicdet' else contextlib.nullcontext():
+        with cuda_op_backends():
             results[name] = count_step(call)
     rows = [[name, counter.ops, sum(counter.syncs.values())]
             + [counter.syncs.get(kind, 0) for kind in KINDS]
             for name, counter in results.items()]
     body = markdown_table(['contender', 'aten ops', 'host syncs'] + list(KINDS), rows)
     body += (f'\n\nOne inference call (bench/infer_speed.py), {size[0]}x{size[1]}, one image, '
-             'CPU, after one warm-up call; classicdet with the NMS and RoIAlign it runs on '
-             'CUDA.')
+             'CPU, after one warm-up call; mmcv\'s NMS and RoIAlign as they run on CUDA '
+             '(torchvision\'s kernels, through mmcv_lite_ext).')
     report(args, __file__, argv if argv is not None else sys.argv[1:],
            'Host synchronisations per inference call (R50-FPN, one image)', body)
     return results
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
                         foreach=True)
     results = {}
     for name, step in steps.items():
-        with cuda_op_backends() if name == 'classicdet' else contextlib.nullcontext():
+        with cuda_op_backends():
             results[name] = count_step(step)
 
     rows = []
@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> dict:
     body = markdown_table(['contender', 'aten ops', 'host syncs'] + list(KINDS), rows)
     body += '\n\nPer phase, aten ops / host syncs:\n\n' + phase_table(results)
     body += (f'\n\nOne R50-FPN training step, {size[0]}x{size[1]}, batch {batch}, CPU, after one '
-             'warm-up step; classicdet with the NMS and RoIAlign it runs on CUDA '
-             '(torchvision\'s), stock mmdet with mmcv\'s (its NMS wrapper\'s '
-             '`masked_select` included). Each host sync is a point where a CUDA run waits '
-             'for the GPU to finish all queued work.')
+             'warm-up step; both mmdet models with mmcv\'s NMS and RoIAlign as they run on '
+             'CUDA (torchvision\'s kernels, through mmcv_lite_ext), classicdet\'s heads '
+             'sampling the batch at once as on CUDA. Each host sync is a point where a CUDA '
+             'run waits for the GPU to finish all queued work.')
     report(args, __file__, argv if argv is not None else sys.argv[1:],
            f'Host synchronisations per training step (R50-FPN, batch {batch})', body)
     return results

@@ -9,8 +9,8 @@ losses, backward, optimizer step, on a batch of digits canvases that every conte
 alike. Models, random weights (no ``init_weights``, nothing downloaded):
 
 - ``r50``: classicdet's configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py vs mmdet's own
-  faster-rcnn_r50_fpn_1x_coco.py (mmcv's CPU kernels; it cannot run on CUDA with this mmcv,
-  which the table then shows) vs torchvision's fasterrcnn_resnet50_fpn built as its builder
+  faster-rcnn_r50_fpn_1x_coco.py (its RoIAlign and NMS are mmcv's, which run mmcv_lite_ext's
+  kernels on CPU and CUDA) vs torchvision's fasterrcnn_resnet50_fpn built as its builder
   does for training from ImageNet weights (FrozenBN, stem and first stage frozen, like mmdet's
   config) with mmdet's proposal and sampling counts (2000 RPN boxes per level before NMS, 1000
   proposals, 256 RPN / 512 RoI samples) and RoIAlign sampling ratio 0 as mmdet's config.

@@ -11,7 +11,7 @@ import torch
 
 from .machine import machine_description
 
-BENCH_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parents[1]  # bench/
 RESULTS_FILE = BENCH_DIR / 'RESULTS.md'
 RESULTS_HEADER = """# Benchmark results
 
