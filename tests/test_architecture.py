@@ -1,0 +1,53 @@
+"""The layers of docs/architecture.md: each package of classicdet imports only from the layers
+below it, so the picture (docs/architecture.png) stays true."""
+import ast
+from pathlib import Path
+
+import pytest
+
+# Higher imports lower, never the other way; equal layers do not import each other.
+LAYERS = {'apis': 4, 'evaluation': 3, 'fundamentals': 3, 'models': 2, 'engine': 2,
+          'datasets': 2, 'utils': 1}
+
+
+def custom_imports(path: Path, package_root: Path) -> set[str]:
+    """The custom subpackages ``path`` imports (absolute or relative imports)."""
+    rel = path.relative_to(package_root).parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                modules = [node.module or '']
+            else:
+                base = list(rel[:-1])[:len(rel) - node.level]
+                modules = ['.'.join(['custom', *base, *([node.module] if node.module else [])])]
+        for module in modules:
+            parts = module.split('.')
+            if parts[0] == 'custom' and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_every_subpackage_has_a_layer(repo_root):
+    packages = {p.name for p in (repo_root / 'custom').iterdir()
+                if p.is_dir() and (p / '__init__.py').is_file()}
+    assert packages == set(LAYERS)
+
+
+@pytest.mark.parametrize('package', sorted(LAYERS))
+def test_imports_only_go_down(package, repo_root):
+    root = repo_root / 'custom'
+    for path in (root / package).rglob('*.py'):
+        for imported in custom_imports(path, root) - {package}:
+            assert LAYERS[imported] < LAYERS[package], (
+                f'{path.relative_to(repo_root)} imports custom.{imported}')
+
+
+def test_the_ops_package_stands_alone(repo_root):
+    """mmcv_lite_ext is mmcv's extension module: it imports nothing of classicdet."""
+    for path in (repo_root / 'mmcv_lite_ext').rglob('*.py'):
+        text = path.read_text()
+        assert 'import custom' not in text and 'from custom' not in text, path
