@@ -14,6 +14,7 @@ from bench import (
     eval_speed,
     infer_speed,
     nms_speed,
+    sliced_inference,
     sync_count,
     train_speed,
 )
@@ -424,6 +425,26 @@ def test_quick_runs_on_cuda(tmp_path, script, extra):
         if script is not infer_speed else list(out.values())
     ours = [t for t in timings if t.ok]
     assert ours, 'no contender ran on CUDA'
+
+
+def test_sliced_inference_quick_runs_every_setting(tmp_path, capsys):
+    """On a checkpoint of the digits detector with random weights, saved as mmengine saves."""
+    from mmengine.config import Config
+
+    from custom.evaluation.build_detector import build_detector
+    model = build_detector(Config.fromfile(R18_DIGITS), None, 'cpu', seed=0)
+    checkpoint = tmp_path / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=tuple('0123456789')))), checkpoint)
+    results = sliced_inference.main(['--quick', '--checkpoint', str(checkpoint),
+                                     '--data', str(tmp_path / 'large')])
+    assert list(results) == ['whole image (no slicing)', '256 px tiles',
+                             '256 px tiles, IoU merge (NMS)', '256 px tiles, no full pass']
+    assert results['256 px tiles']['tiles'] == 37  # 6 x 6 tiles of a 1280 px canvas + 1
+    assert results['256 px tiles, no full pass']['tiles'] == 36
+    assert results['whole image (no slicing)']['tiles'] == 1
+    assert (tmp_path / 'large' / 'quick' / 'annotations' / 'instances_val.json').is_file()
+    assert '| 256 px tiles | 37 |' in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- GPU check

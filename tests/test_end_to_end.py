@@ -163,3 +163,49 @@ def test_python_api_predicts(digits, trained):
     assert nchw['labels'][:top].tolist() == result['labels'][:top].tolist()
     np.testing.assert_allclose(nchw['boxes'][:top], result['boxes'][:top], rtol=0, atol=1e-3)
     np.testing.assert_allclose(nchw['scores'], result['scores'], rtol=0, atol=1e-5)
+
+
+def test_sliced_test_scores_the_same_detections_when_one_tile_is_the_image(digits, trained,
+                                                                          tmp_path):
+    """tools/test.py --slice-size through mmengine's test loop and the same evaluator: a
+    tile as large as the image (160 px), without a full pass and merged by NMS, is the
+    unsliced detector, so the mAPs are equal; smaller tiles give a mAP of their own."""
+    def maps(*extra):
+        proc = run_tool('tools/test.py', CONFIG, trained / 'iter_8.pth', '--work-dir',
+                        tmp_path, *extra, '--cfg-options', *tiny_options(digits, 4))
+        return dict(re.findall(r'coco/(bbox_mAP\w*)=(-?[0-9.]+)', proc.stdout)), proc
+    whole, _ = maps()
+    one_tile, proc = maps('--slice-size', '200', '--no-full-pass', '--slice-merge', 'nms')
+    assert 'no slicing' in proc.stdout + proc.stderr  # the note: the tile covers the image
+    assert one_tile == whole and float(whole['bbox_mAP_50']) > 0
+    tiles, proc = maps('--slice-size', '96', '--slice-overlap', '0.25')
+    log = proc.stdout + proc.stderr
+    assert 'SlicedInferenceHook: 96x96 tiles, overlap 0.25, full pass True' in log
+    assert re.search(r'sliced: .*00001\.png: 5 tiles, \d+ detections', log)  # 2 x 2 + full
+    assert set(tiles) == set(whole)
+
+
+def test_sliced_infer_and_python_api(digits, trained, tmp_path):
+    from custom.apis import Detector
+    image = digits / 'val' / '00001.png'
+    det = Detector(CONFIG, str(trained / 'iter_8.pth'), device='cpu', slice_size=96,
+                   slice_overlap=0.25)
+    result = det.predict(str(image), return_vis=True)
+    assert result['num_tiles'] == 5 and result['vis'].shape == (160, 160, 3)
+    assert len(result['boxes']) > 0 and (result['boxes'] <= 160).all()
+    proc = run_tool('tools/infer.py', image, CONFIG, trained / 'iter_8.pth', '--out-dir',
+                    tmp_path / 'out', '--slice-size', '96', '--slice-overlap', '0.25')
+    assert '00001.png: 5 tiles' in proc.stderr  # the progress bar names the tile count
+    assert (tmp_path / 'out' / 'preds' / '00001.json').is_file()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--slice-size', '0'], '--slice-size: must be one or two positive pixel counts'),
+    (['--slice-size', '64', '--slice-overlap', '1'], '--slice-overlap: must be in [0, 1), got 1.0'),
+])
+def test_bad_slicing_options_are_one_line_errors(args, message, tmp_path):
+    for tool in (['tools/infer.py', 'tests', CONFIG, 'missing.pth', '--out-dir', tmp_path],
+                 ['tools/test.py', CONFIG, 'missing.pth']):
+        proc = run_tool(*tool, *args, check=False)
+        assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+        assert f'error: {message}' in proc.stderr, proc.stderr

@@ -1,6 +1,7 @@
 """Detect objects in an image, a folder or a glob.
 
-``python tools/infer.py INPUTS CONFIG CKPT --out-dir DIR [--score-thr 0.3] [--device cpu|cuda]``
+``python tools/infer.py INPUTS CONFIG CKPT --out-dir DIR [--score-thr 0.3] [--device cpu|cuda]
+[--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
 writes DIR/vis/NAME.png and DIR/preds/NAME.json; unreadable images are named and skipped, and
 the exit code is non-zero if any failed.
 """
@@ -8,6 +9,7 @@ import argparse
 import sys
 
 from custom.apis.cli import exit_on_error
+from custom.apis.slicing_options import add_slicing_args, slicing_from_args
 
 
 def parse_args(argv):
@@ -19,17 +21,22 @@ def parse_args(argv):
     parser.add_argument('--score-thr', type=float, default=0.3, help='minimum score to keep')
     parser.add_argument('--device', default=None, help='cpu, cuda or cuda:N (default: auto)')
     parser.add_argument('--debug', action='store_true', help='show tracebacks')
+    add_slicing_args(parser)
     return parser.parse_args(argv)
 
 
 @exit_on_error
 def main(argv=None):
     args = parse_args(argv)
+    slicing = slicing_from_args(args)
     from custom.apis import Detector, collect_images, infer_images
     from custom.apis.config import ensure_writable_dir
     paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
-    detector = Detector(args.config, args.checkpoint, device=args.device)
+    detector = Detector(args.config, args.checkpoint, device=args.device,
+                        **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
+                                full_pass=slicing.full_pass, slice_merge=slicing.merge)
+                           if slicing else {}))
     report = infer_images(detector, paths, args.out_dir, args.score_thr)
     for path, problem in report.failed:
         print(f'failed: {problem}', file=sys.stderr)

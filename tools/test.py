@@ -1,6 +1,7 @@
 """Evaluate a checkpoint: COCO mAP and a per-class AP table.
 
-``python tools/test.py CONFIG CKPT [--out preds.json] [--show-dir DIR] [--work-dir DIR]``
+``python tools/test.py CONFIG CKPT [--out preds.json] [--show-dir DIR] [--work-dir DIR]
+[--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
 """
 import argparse
 import os
@@ -9,6 +10,7 @@ import sys
 from custom.apis.cli import exit_on_error
 from custom.apis.config import DictAction, load_config
 from custom.apis.runs import prepare_test_config
+from custom.apis.slicing_options import add_slicing_args, set_slicing, slicing_from_args
 
 
 def parse_args(argv):
@@ -24,6 +26,7 @@ def parse_args(argv):
                         default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument('--debug', action='store_true', help='show tracebacks')
+    add_slicing_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -33,6 +36,9 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    slicing = slicing_from_args(args)
+    if slicing is not None:
+        set_slicing(cfg, slicing)
     prepare_test_config(cfg, args.config, args.checkpoint, args.work_dir, args.out,
                         args.show_dir, args.launcher)
     from mmengine.runner import Runner

@@ -17,12 +17,14 @@ default_hooks = dict(
 # uninterrupted one. ChannelsLastHook: NHWC convolutions, 10-18% faster training on the CPU
 # (oneDNN) with the same losses to float rounding, and what cuDNN's tensor-core kernels prefer
 # (bench/RESULTS.md). FuseConvBNHook: testing folds batch norms into their convolutions (same
-# detections to float rounding).
+# detections to float rounding). SlicedInferenceHook: testing slices each image into tiles
+# when model.test_cfg.slicing is set (tools/test.py --slice-size), and does nothing otherwise.
 custom_hooks = [
     dict(type='FiniteLossHook', action='stop'),
     dict(type='RandomStateHook'),
     dict(type='ChannelsLastHook'),
-    dict(type='FuseConvBNHook')
+    dict(type='FuseConvBNHook'),
+    dict(type='SlicedInferenceHook')
 ]
 
 # A fixed seed: two runs of the same config draw the same samples (resume relies on it too).

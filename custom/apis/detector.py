@@ -13,7 +13,14 @@ from typing import Any
 import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
+from mmdet.structures import DetDataSample
 
+from custom.engine.sliced_inference import (
+    SliceSettings,
+    max_detections,
+    sliced_predict,
+    tile_pipeline,
+)
 from custom.evaluation.build_detector import build_detector
 from custom.utils.safe_load import load_checkpoint_safely
 
@@ -40,11 +47,24 @@ class Detector:
         config (str): config file.
         checkpoint (str): checkpoint file (loaded with the safe, weights-only loader).
         device (str, optional): 'cpu', 'cuda' or 'cuda:N'; default: CUDA when present.
+        slice_size (int | tuple, optional): Sliced inference (``custom.engine.sliced_inference``):
+            tile side in pixels, or (height, width). Default: the config's
+            ``model.test_cfg.slicing`` if it has one, else no slicing.
+        slice_overlap (float): Fraction a tile shares with its neighbour. Defaults to 0.2.
+        full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
+        slice_merge (str): 'ios' or 'nms', how tiles' detections merge. Defaults to 'ios'.
     """
 
-    def __init__(self, config: str, checkpoint: str, device: str | None = None) -> None:
+    def __init__(self, config: str, checkpoint: str, device: str | None = None,
+                 slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
+                 full_pass: bool = True, slice_merge: str = 'ios') -> None:
         cfg = load_config(config)
         self.device = resolve_device(device)
+        if slice_size is not None:
+            self.slicing = SliceSettings.from_options(slice_size, slice_overlap, full_pass,
+                                                      slice_merge, where='slice_{}')
+        else:
+            self.slicing = SliceSettings.from_config(cfg)
         if not osp.isfile(checkpoint):
             raise CLIError(f'{checkpoint}: no such checkpoint file')
         # Load once through the safe loader first, so a bad file is named with its problem.
@@ -55,10 +75,12 @@ class Detector:
         self.inferencer = ClassicDetInferencer(
             model=cfg, weights=checkpoint, device=self.device, show_progress=False)
         self.classes = tuple(self.inferencer.model.dataset_meta.get('classes', ()))
+        if self.slicing is not None:
+            self.tile_pipeline = tile_pipeline(cfg.test_dataloader.dataset.pipeline)
 
     def predict(self, image: str | np.ndarray, score_thr: float = 0.0,
                 return_vis: bool = False) -> dict[str, Any]:
-        """Detect objects in one image.
+        """Detect objects in one image (tile by tile when slicing is set).
 
         Args:
             image (str | ndarray): a file path or a BGR uint8 array (H, W, 3).
@@ -67,21 +89,35 @@ class Detector:
 
         Returns:
             dict: ``boxes`` (K, 4) float x1y1x2y2 pixels, ``scores`` (K,), ``labels`` (K,)
-            int, ``names`` list of K class names; ``vis`` (H, W, 3) RGB when asked.
+            int, ``names`` list of K class names; ``vis`` (H, W, 3) RGB when asked; with
+            slicing, ``num_tiles`` (detector runs, the full pass included).
         """
         if isinstance(image, str):
             image = read_image(image)
-        out = self.inferencer(image, return_vis=return_vis, no_save_vis=True,
-                              pred_score_thr=score_thr, return_datasamples=True)
-        pred = out['predictions'][0].pred_instances
+        if self.slicing is not None:
+            pred = sliced_predict(self.inferencer.model, image, self.tile_pipeline,
+                                  self.slicing, max_per_img=max_detections(
+                                      self.inferencer.model))
+            vis = None
+            if return_vis:
+                sample = DetDataSample(pred_instances=pred)
+                vis = self.inferencer.visualize([image], [sample], return_vis=True,
+                                                no_save_vis=True, pred_score_thr=score_thr)[0]
+            extra = dict(num_tiles=pred.num_tiles)
+        else:
+            out = self.inferencer(image, return_vis=return_vis, no_save_vis=True,
+                                  pred_score_thr=score_thr, return_datasamples=True)
+            pred = out['predictions'][0].pred_instances
+            vis = out['visualization'][0] if return_vis else None
+            extra = {}
         keep = pred.scores >= score_thr
         boxes = pred.bboxes[keep].cpu().numpy()
         scores = pred.scores[keep].cpu().numpy()
         labels = pred.labels[keep].cpu().numpy().astype(int)
         result = dict(boxes=boxes, scores=scores, labels=labels,
-                      names=[self.class_name(i) for i in labels])
+                      names=[self.class_name(i) for i in labels], **extra)
         if return_vis:
-            result['vis'] = out['visualization'][0]
+            result['vis'] = vis
         return result
 
     def class_name(self, label: int) -> str:

@@ -52,12 +52,15 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
     vis_dir = ensure_writable_dir(osp.join(out_dir, 'vis'))
     pred_dir = ensure_writable_dir(osp.join(out_dir, 'preds'))
     report = InferenceReport()
-    for path in tqdm(paths, disable=not progress, desc='inference', unit='img'):
+    bar = tqdm(paths, disable=not progress, desc='inference', unit='img')
+    for path in bar:
         try:
             result = detector.predict(path, score_thr=score_thr, return_vis=True)
         except CLIError as err:
             report.failed.append((path, str(err)))
             continue
+        if 'num_tiles' in result:  # sliced inference: detector runs on this image
+            bar.set_postfix_str(f'{osp.basename(path)}: {result["num_tiles"]} tiles')
         name = osp.splitext(osp.basename(path))[0]
         cv2.imwrite(osp.join(vis_dir, name + '.png'), cv2.cvtColor(result['vis'],
                                                                     cv2.COLOR_RGB2BGR))

@@ -14,6 +14,8 @@ from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .fuse_conv_bn_hook import FuseConvBNHook, count_batch_norms, fold_batch_norms
 from .hook_lists import lists_hook
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
+from .sliced_inference import SlicedDetector, SliceSettings, sliced_predict, tile_windows
+from .sliced_inference_hook import SlicedInferenceHook
 from .test_time_setup import apply_test_time_hooks
 
 __all__ = [
@@ -22,5 +24,6 @@ __all__ = [
     'nchw_only_layers', 'to_channels_last', 'CPUDistributedDataParallel', 'CropPretrainHook',
     'FiniteLossHook', 'FuseConvBNHook', 'count_batch_norms', 'fold_batch_norms', 'lists_hook',
     'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters',
-    'capture_random_state', 'restore_random_state', 'write_atomically'
+    'capture_random_state', 'restore_random_state', 'write_atomically', 'SlicedDetector',
+    'SliceSettings', 'SlicedInferenceHook', 'sliced_predict', 'tile_windows'
 ]

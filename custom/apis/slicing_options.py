@@ -1,0 +1,41 @@
+"""The sliced-inference options ``tools/test.py`` and ``tools/infer.py`` share."""
+from __future__ import annotations
+
+import argparse
+
+from mmengine.config import Config
+
+from custom.engine.hook_lists import lists_hook
+from custom.engine.sliced_inference import MERGES, SliceSettings
+
+
+def add_slicing_args(parser: argparse.ArgumentParser) -> None:
+    """``--slice-size S | H W``, ``--slice-overlap R``, ``--no-full-pass``, ``--slice-merge``."""
+    group = parser.add_argument_group('sliced inference (small objects in large images)')
+    group.add_argument('--slice-size', nargs='+', metavar='PX',
+                       help='detect on tiles of this size (S, or H W pixels) and merge')
+    group.add_argument('--slice-overlap', type=float, default=0.2,
+                       help='fraction of a tile shared with its neighbour, in [0, 1) '
+                            '(default 0.2)')
+    group.add_argument('--no-full-pass', action='store_true',
+                       help='leave out the pass over the whole image')
+    group.add_argument('--slice-merge', choices=MERGES, default='ios',
+                       help="merge by intersection over the smaller box ('ios', default) or "
+                            "IoU ('nms')")
+
+
+def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
+    """The checked settings the options ask for; None without ``--slice-size``."""
+    if args.slice_size is None:
+        return None
+    return SliceSettings.from_options(args.slice_size, args.slice_overlap,
+                                      not args.no_full_pass, args.slice_merge)
+
+
+def set_slicing(cfg: Config, settings: SliceSettings) -> None:
+    """Make ``cfg``'s test run slice: ``model.test_cfg.slicing``, and the hook that reads it
+    (configs based on this project's runtime list it already)."""
+    cfg.model.test_cfg.slicing = settings.as_config()
+    if not lists_hook(cfg, 'SlicedInferenceHook'):
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='SlicedInferenceHook')]
