@@ -118,3 +118,24 @@ def test_sliced_predict_runs_the_pipeline_per_tile_and_shifts_boxes_back():
     without = sliced_predict(OneBoxPerTile(), image, pipeline,
                              SliceSettings.from_options([160, 200], 0.2, full_pass=False))
     assert without.num_tiles == len(windows) and 0.5 not in without.scores.tolist()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_sliced_predict_on_cuda_equals_the_cpu():
+    from custom.evaluation.build_detector import build_detector
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # random weights: keep their low scores
+    pipeline = tile_pipeline(cfg.test_dataloader.dataset.pipeline)
+    image = np.random.default_rng(0).integers(0, 255, (300, 420, 3), dtype=np.uint8)
+    settings = SliceSettings.from_options(160, 0.2)
+    preds = {}
+    for device in ('cpu', 'cuda'):
+        torch.backends.cudnn.allow_tf32 = False
+        model = build_detector(cfg, None, device, seed=0)
+        preds[device] = sliced_predict(model, image, pipeline, settings)
+    assert preds['cuda'].bboxes.is_cuda and len(preds['cpu']) > 0
+    assert preds['cuda'].num_tiles == preds['cpu'].num_tiles == len(
+        tile_windows(300, 420, settings)) + 1
+    torch.testing.assert_close(preds['cuda'].scores.cpu()[:10], preds['cpu'].scores[:10],
+                               rtol=1e-3, atol=1e-4)

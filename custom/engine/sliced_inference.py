@@ -176,7 +176,10 @@ def tile_pipeline(test_pipeline: list) -> Compose:
         elif kind in ('LoadAnnotations', 'mmdet.LoadAnnotations'):
             continue
         transforms.append(transform)
-    return Compose(transforms)
+    import mmdet.datasets  # noqa: F401  (registers mmdet's transforms)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return Compose(transforms)
 
 
 def sliced_predict(model: nn.Module, image: np.ndarray, pipeline: Compose,
