@@ -48,7 +48,7 @@ def test_two_stage_configs_train_with_the_sync_reducing_parts(config):
 
 NAME = re.compile(
     r'^(?P<detector>[a-z-]+)_(?P<backbone>r\d+|vgg\d+)(_(?P<neck>fpn))?(_(?P<extra>[a-z-]+))?'
-    r'_(?P<schedule>\d+x|\d+it)_(?P<dataset>coco|digits)\.py$')
+    r'_(?P<schedule>\d+x|\d+it)_(?P<dataset>(coco|digits)(-[a-z]+)?)\.py$')
 
 
 @pytest.mark.parametrize('path', CONFIGS)

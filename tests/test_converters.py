@@ -216,3 +216,20 @@ def test_cli_tools(voc_root, yolo_set, tmp_path, capsys):
         [str(images), str(labels), str(names), str(out)]) == 1
     err = capsys.readouterr().err
     assert 'a.txt:1: class 9 is not an index' in err and 'Traceback' not in err
+
+
+def test_remap_categories_merges_drops_and_renumbers():
+    from custom.datasets.converters import remap_categories
+    coco = dict(images=[dict(id=1, file_name='a.png', width=10, height=10)],
+                categories=[dict(id=1, name='cat'), dict(id=2, name='dog'),
+                            dict(id=5, name='car')],
+                annotations=[dict(id=7, image_id=1, category_id=c, bbox=[0, 0, 1, 1],
+                                  area=1, iscrowd=0) for c in (5, 1, 2, 5)])
+    out = remap_categories(coco, {'cat': 'animal', 'dog': 'animal', 'car': None})
+    assert [c['name'] for c in out['categories']] == ['animal']
+    assert [(a['id'], a['category_id']) for a in out['annotations']] == [(1, 1), (2, 1)]
+    out = remap_categories(coco, {'car': 'vehicle', 'cat': 'animal', 'dog': 'animal'})
+    assert [(c['id'], c['name']) for c in out['categories']] == [(1, 'vehicle'), (2, 'animal')]
+    assert [a['category_id'] for a in out['annotations']] == [1, 2, 2, 1]
+    with pytest.raises(ValueError, match='not mapped: dog; not in the file: cow'):
+        remap_categories(coco, {'cat': 'a', 'car': 'b', 'cow': 'c'})

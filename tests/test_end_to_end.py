@@ -209,3 +209,39 @@ def test_bad_slicing_options_are_one_line_errors(args, message, tmp_path):
         proc = run_tool(*tool, *args, check=False)
         assert proc.returncode == 1 and 'Traceback' not in proc.stderr
         assert f'error: {message}' in proc.stderr, proc.stderr
+
+
+def test_fine_tune_to_another_class_count_and_refuse_a_classifier(digits, trained, tmp_path):
+    """tools/train.py --load-from: the 10-class checkpoint into the 2-class parity config;
+    the box classifier is re-initialised and named; a classifier's file is refused."""
+    for split in ('train', 'val'):
+        run_tool('tools/dataset_converters/coco_remap.py',
+                 digits / 'annotations' / f'instances_{split}.json',
+                 digits / 'annotations' / f'parity_{split}.json',
+                 '0,2,4,6,8=even', '1,3,5,7,9=odd')
+    config = 'configs/digits/faster-rcnn_r18_fpn_150it_digits-parity.py'
+    ann = f'{digits}/annotations/parity_val.json'
+    options = [f'train_dataloader.dataset.data_root={digits}/',
+               f'val_dataloader.dataset.data_root={digits}/',
+               f'test_dataloader.dataset.data_root={digits}/', f'val_evaluator.ann_file={ann}',
+               f'test_evaluator.ann_file={ann}', 'train_cfg.max_iters=2',
+               'train_cfg.val_interval=2', 'train_dataloader.batch_size=2']
+    proc = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'ft', '--load-from',
+                    trained / 'iter_8.pth', '--cfg-options', *options)
+    log = proc.stdout + proc.stderr
+    assert re.search(r'load_from \S+iter_8\.pth: 148 of 150 weight tensors loaded; '
+                     r'roi_head\.bbox_head\.fc_cls: 10 -> 2 classes, re-initialised', log)
+    assert 'CropPretrainHook: weights were loaded; no pre-training' in log
+    ckpt = torch.load(tmp_path / 'ft' / 'iter_2.pth', weights_only=True)
+    assert ckpt['state_dict']['roi_head.bbox_head.fc_cls.weight'].shape[0] == 3
+    classifier = tmp_path / 'resnet18.pth'
+    torch.save(__import__('torchvision').models.resnet18().state_dict(), classifier)
+    for extra in (['--load-from', classifier], ['--load-from', classifier, '--resume']):
+        proc = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'no', *extra,
+                        '--cfg-options', *options, check=False)
+        assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'error: --load-from and --resume: give one' in proc.stderr
+    proc = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'no', '--load-from',
+                    classifier, '--cfg-options', *options, check=False)
+    assert re.search(r"error: \S+resnet18\.pth: shares 0% of the model's weights \(0 of 150 "
+                     r"tensors\): a classifier's file or another architecture", proc.stderr)

@@ -1,4 +1,5 @@
-"""Train a detector: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]``.
+"""Train a detector: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
+[--load-from CKPT] [--amp]``.
 
 Runs on CUDA when present, else on the CPU. Multi-GPU: ``tools/dist_train.sh CONFIG GPUS``.
 """
@@ -17,6 +18,9 @@ def parse_args(argv):
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the work dir\'s last checkpoint')
+    parser.add_argument('--load-from', metavar='CKPT',
+                        help='start from these weights (fine-tuning): what fits loads, layers '
+                             'of another shape (a new class count) are re-initialised')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR with the total batch size')
@@ -36,7 +40,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     prepare_train_config(cfg, args.config, args.work_dir, args.resume, args.amp,
-                         args.auto_scale_lr, args.launcher)
+                         args.auto_scale_lr, args.launcher, args.load_from)
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     runner.train()

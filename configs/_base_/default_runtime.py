@@ -19,12 +19,15 @@ default_hooks = dict(
 # (bench/RESULTS.md). FuseConvBNHook: testing folds batch norms into their convolutions (same
 # detections to float rounding). SlicedInferenceHook: testing slices each image into tiles
 # when model.test_cfg.slicing is set (tools/test.py --slice-size), and does nothing otherwise.
+# FineTuneCheckpointHook: a run that starts from a checkpoint (load_from, tools/train.py
+# --load-from) loads the weights that fit and names the layers it re-initialises.
 custom_hooks = [
     dict(type='FiniteLossHook', action='stop'),
     dict(type='RandomStateHook'),
     dict(type='ChannelsLastHook'),
     dict(type='FuseConvBNHook'),
-    dict(type='SlicedInferenceHook')
+    dict(type='SlicedInferenceHook'),
+    dict(type='FineTuneCheckpointHook')
 ]
 
 # A fixed seed: two runs of the same config draw the same samples (resume relies on it too).

@@ -6,7 +6,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from ..engine import init_cpu_process_group, lists_channels_last_hook
+from ..engine import init_cpu_process_group, lists_channels_last_hook, lists_hook
 from .cli import CLIError
 from .config import ensure_writable_dir
 
@@ -22,12 +22,15 @@ def prepare_train_config(cfg: Config,
                          resume: str | None = None,
                          amp: bool = False,
                          auto_scale_lr: bool = False,
-                         launcher: str = 'none') -> Config:
+                         launcher: str = 'none',
+                         load_from: str | None = None) -> Config:
     """Apply the train tool's options to ``cfg`` (in place) and return it.
 
     Args:
         resume (str, optional): 'auto' resumes from the work dir's ``last_checkpoint``;
             a path resumes from that checkpoint; None starts afresh.
+        load_from (str, optional): Start from this checkpoint's weights (fine-tuning): what
+            fits the model loads, the rest is re-initialised (:class:`FineTuneCheckpointHook`).
     """
     cfg.launcher = launcher
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
@@ -38,6 +41,16 @@ def prepare_train_config(cfg: Config,
         if not osp.isfile(resume):
             raise CLIError(f'--resume {resume}: checkpoint file not found')
         cfg.resume, cfg.load_from = True, resume
+    if load_from:
+        if resume:
+            raise CLIError('--load-from and --resume: give one (resume continues a run, '
+                           'load-from starts a new one from the weights)')
+        if not osp.isfile(load_from):
+            raise CLIError(f'--load-from {load_from}: checkpoint file not found')
+        cfg.resume, cfg.load_from = False, load_from
+        if not lists_hook(cfg, 'FineTuneCheckpointHook'):
+            cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+                dict(type='FineTuneCheckpointHook')]
     if amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             pass

@@ -29,8 +29,8 @@ from typing import Sequence
 
 from .image_header import read_image_header
 
-__all__ = ['IMAGE_EXTENSIONS', 'VOC_CLASSES', 'load_class_names', 'voc_to_coco', 'voc_xml_paths',
-           'write_coco_json', 'yolo_to_coco']
+__all__ = ['IMAGE_EXTENSIONS', 'VOC_CLASSES', 'load_class_names', 'remap_categories',
+           'voc_to_coco', 'voc_xml_paths', 'write_coco_json', 'yolo_to_coco']
 
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair',
                'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant',
@@ -286,3 +286,39 @@ def write_coco_json(coco: dict, path: str | os.PathLike) -> Path:
     tmp.write_text(json.dumps(coco), encoding='utf-8')
     os.replace(tmp, path)
     return path
+
+
+def remap_categories(coco: dict, mapping: dict[str, str | None]) -> dict:
+    """A COCO dict whose categories are renamed, merged or dropped.
+
+    Args:
+        coco (dict): A COCO detection dict (``images``, ``annotations``, ``categories``).
+        mapping (dict): Old category name -> new name, or None to drop its annotations.
+            Several old names may map to one new name (merged). Every old name must be
+            listed, so that no class is left out by a typo.
+
+    Returns:
+        dict: The same images; the kept annotations with new ``category_id`` (ids 1.. in
+        the order the new names first appear in ``mapping``) and re-numbered ``id``.
+
+    Raises:
+        ValueError: An old name is missing from ``mapping``, or ``mapping`` names a category
+            the file does not have.
+    """
+    by_id = {cat['id']: cat['name'] for cat in coco['categories']}
+    names = set(by_id.values())
+    if set(mapping) != names:
+        missing, unknown = sorted(names - set(mapping)), sorted(set(mapping) - names)
+        raise ValueError('the mapping must name every category once: '
+                         + '; '.join(part for part in (
+                             f'not mapped: {", ".join(missing)}' if missing else '',
+                             f'not in the file: {", ".join(unknown)}' if unknown else '')
+                             if part))
+    new_names = list(dict.fromkeys(n for n in mapping.values() if n is not None))
+    new_id = {name: i + 1 for i, name in enumerate(new_names)}
+    annotations = []
+    for ann in coco['annotations']:
+        target = mapping[by_id[ann['category_id']]]
+        if target is not None:
+            annotations.append(dict(ann, id=len(annotations) + 1, category_id=new_id[target]))
+    return dict(coco, annotations=annotations, categories=coco_categories(new_names))

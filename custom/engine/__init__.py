@@ -10,6 +10,7 @@ from .channels_last_hook import (
 )
 from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
 from .crop_pretrain_hook import CropPretrainHook
+from .fine_tune_checkpoint_hook import FineTuneCheckpointHook, fit_state_dict
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .fuse_conv_bn_hook import FuseConvBNHook, count_batch_norms, fold_batch_norms
 from .hook_lists import lists_hook
@@ -25,5 +26,6 @@ __all__ = [
     'FiniteLossHook', 'FuseConvBNHook', 'count_batch_norms', 'fold_batch_norms', 'lists_hook',
     'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters',
     'capture_random_state', 'restore_random_state', 'write_atomically', 'SlicedDetector',
-    'SliceSettings', 'SlicedInferenceHook', 'sliced_predict', 'tile_windows'
+    'SliceSettings', 'SlicedInferenceHook', 'sliced_predict', 'tile_windows',
+    'FineTuneCheckpointHook', 'fit_state_dict'
 ]
