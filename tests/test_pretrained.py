@@ -75,3 +75,40 @@ def test_a_zoo_checkpoint_loads_strictly_through_the_safe_loader(zoo_checkpoint,
     with pytest.raises(CLIError, match=r'broken\.pth: checkpoint of another architecture; '
                                        r'missing in file: roi_head\.bbox_head\.fc_cls\.bias'):
         build_detector(Config.fromfile(OURS_R50), str(broken), 'cpu')
+
+
+# ----------------------------------------------------------------------------- ImageNet
+
+
+@pytest.mark.parametrize('arch', ['resnet18', 'vgg11', 'vgg11_bn', 'alexnet', 'googlenet'])
+def test_imagenet_backbone_from_a_torchvision_file_in_one_line(arch, tmp_path):
+    """init_cfg=dict(type='Pretrained', checkpoint=FILE), FILE a torchvision classifier's
+    state_dict as torchvision saves it: the stages compute what torchvision's layers do."""
+    from test_backbones import (
+        build_ours,
+        random_torchvision,
+        reference_outputs,
+        reference_stage_modules,
+    )
+    reference = random_torchvision(arch)
+    path = tmp_path / f'{arch}.pth'
+    torch.save(reference.state_dict(), path)
+    ours = build_ours(arch, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    ours.init_weights()
+    ours.eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    expected = reference_outputs(reference, reference_stage_modules(arch, reference), x)
+    with torch.no_grad():
+        got = ours(x)
+    for stage, (g, e) in enumerate(zip(got, expected)):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-5, msg=f'{arch} stage {stage}')
+
+
+def test_a_file_of_another_arch_is_refused_by_name(tmp_path):
+    from test_backbones import build_ours, random_torchvision
+    path = tmp_path / 'vgg11.pth'
+    torch.save(random_torchvision('vgg11').state_dict(), path)
+    ours = build_ours('vgg16', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(ValueError, match=r'vgg11\.pth: not weights for this ClassicVGG '
+                                         r'\(the keys fit vgg11\); missing: features\.'):
+        ours.init_weights()

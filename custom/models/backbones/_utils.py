@@ -94,6 +94,28 @@ class StagedBackbone(BaseModule):
         """The layers of stage ``index``, in the order they run."""
         raise NotImplementedError
 
+    def init_weights(self) -> None:
+        """Initialise; a ``Pretrained`` ``init_cfg`` (a torchvision classifier's file, a
+        ``torchvision://NAME`` checkpoint, or a converted one) loads checked.
+
+        The backbones keep torchvision's module names, so its weights need no renaming:
+        the classifier's keys are dropped, missing BN counters added, and every backbone
+        key must be in the file with its shape (mmengine's own ``Pretrained`` loading is
+        non-strict, and a wrong file would half-load with log lines only).
+
+        Raises:
+            ValueError: The file lacks backbone keys or has them in other shapes, naming
+                them.
+        """
+        cfg = self.init_cfg
+        if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                and not cfg.get('prefix')):
+            super().init_weights()
+            return
+        from .torchvision_keys import load_pretrained_checked
+        load_pretrained_checked(self, cfg['checkpoint'])
+        self._is_init = True
+
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Run every stage.
 

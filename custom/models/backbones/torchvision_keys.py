@@ -244,3 +244,36 @@ def convert_torchvision_checkpoint(src: str | os.PathLike, dst: str | os.PathLik
     num_params = sum(v.numel() for k, v in converted.items()
                      if not k.endswith(('running_mean', 'running_var', _BN_COUNTER)))
     return ConversionReport(arch, dst, len(converted), num_params, dropped)
+
+
+def load_pretrained_checked(backbone: torch.nn.Module, checkpoint: str) -> None:
+    """Load ``checkpoint`` (a path, ``torchvision://NAME`` or another mmengine scheme) into
+    ``backbone`` strictly, with the classifier's keys dropped and BN counters added.
+
+    Raises:
+        ValueError: Backbone keys missing from the file or of another shape, named.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    state_dict = dict(extract_state_dict(
+        CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint))
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    dropped = _CLASSIFIER_PREFIXES.get(type(backbone).__name__, ())
+    own = backbone.state_dict()
+    for key, value in own.items():
+        if key.endswith(_BN_COUNTER) and key not in state_dict:
+            state_dict[key] = torch.zeros_like(value)  # files saved before torch 0.4.1
+    missing = [k for k in own if k not in state_dict]
+    wrong = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
+             if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    unmapped = [k for k in state_dict if k not in own and not k.startswith(dropped)]
+    if missing or wrong:
+        parts = [f'{label}: {", ".join(keys[:_SHOWN_KEYS])}'
+                 + (f' (+{len(keys) - _SHOWN_KEYS} more)' if len(keys) > _SHOWN_KEYS else '')
+                 for label, keys in (('missing', missing), ('shape differs', wrong),
+                                     ('not a backbone key', unmapped)) if keys]
+        fitting = archs_fitting(state_dict)
+        hint = f' (the keys fit {", ".join(fitting)})' if fitting else ''
+        raise ValueError(f'{checkpoint}: not weights for this {type(backbone).__name__}'
+                         f'{hint}; ' + '; '.join(parts))
+    backbone.load_state_dict({k: state_dict[k] for k in own}, strict=True)
