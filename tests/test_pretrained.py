@@ -112,3 +112,97 @@ def test_a_file_of_another_arch_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r'vgg11\.pth: not weights for this ClassicVGG '
                                          r'\(the keys fit vgg11\); missing: features\.'):
         ours.init_weights()
+
+
+# ----------------------------------------------------------------------------- torchvision
+
+
+def tv_like_trained_faster_rcnn() -> torch.nn.Module:
+    """torchvision's fasterrcnn_resnet50_fpn with random weights that behave like trained
+    ones where the parity depends on it: non-trivial batch norms, features of order 1, varied
+    objectness, small box deltas, confident class scores, the ten N/A slots never likely."""
+    import torchvision
+
+    from custom.models.torchvision_faster_rcnn import COCO_CATEGORY_IDS
+    torch.manual_seed(0)
+    model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=91)
+    with_trained_looking_norms(model)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 256, 256, generator=g))
+        scale = 1 / max(v.abs().mean().item() for v in feats.values())
+        for block in model.backbone.fpn.layer_blocks:
+            for p in block.parameters():
+                p.mul_(scale)
+        for name, p in model.rpn.head.named_parameters():
+            p.normal_(0, {'cls_logits': 0.01, 'bbox_pred': 0.002}.get(name.split('.')[0], 0.05),
+                      generator=g)
+        model.roi_heads.box_predictor.bbox_pred.weight.normal_(0, 0.002, generator=g)
+        cls = model.roi_heads.box_predictor.cls_score
+        cls.weight.mul_(12)
+        cls.bias.fill_(-3.0)
+        cls.bias[0] = 0.0
+        cls.bias[[i for i in range(1, 91) if i not in COCO_CATEGORY_IDS]] = -40.0
+    return model.eval()
+
+
+def structured_image(height: int, width: int, seed: int) -> np.ndarray:
+    """BGR uint8 blurred noise with regions of other brightness and colour."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (0, 0), 3)
+    image[:height // 2, :width // 2] //= 4
+    image[height // 2:, width // 2:] = 255 - image[height // 2:, width // 2:] // 3
+    image[:height // 3, width // 2:, 1] = 30
+    return image
+
+
+@pytest.fixture(scope='module')
+def converted_torchvision(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('tv')
+    model = tv_like_trained_faster_rcnn()
+    torch.save(model.state_dict(), folder / 'fasterrcnn_resnet50_fpn.pth')
+    from tools_runner import run_tool
+    proc = run_tool('tools/model_converters/torchvision_detector2mmdet.py',
+                    folder / 'fasterrcnn_resnet50_fpn.pth', folder / 'converted.pth')
+    assert "COCO's 80 classes" in proc.stdout
+    return model, folder / 'converted.pth'
+
+
+@pytest.mark.parametrize('height, width', [(800, 1216), (480, 640)])  # no resize; a resize
+def test_torchvision_coco_detector_converted_detects_what_torchvision_detects(
+        converted_torchvision, height, width):
+    from torchvision.ops import box_iou
+
+    from custom.apis import Detector
+    from custom.models.torchvision_faster_rcnn import COCO_CATEGORY_IDS
+    reference, checkpoint = converted_torchvision
+    image = structured_image(height, width, seed=height)
+    with torch.no_grad():
+        expected = reference([torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1)
+                              .float() / 255])[0]
+    det = Detector('configs/faster_rcnn/faster-rcnn_r50_fpn_tv-coco.py', str(checkpoint),
+                   device='cpu')
+    got = det.predict(image)
+    assert det.classes[0] == 'person' and len(det.classes) == 80
+    labels = torch.tensor([COCO_CATEGORY_IDS[label] for label in got['labels']])
+    assert len(expected['boxes']) == len(got['boxes']) == 100
+    assert len(set(expected['labels'].tolist())) > 1  # the class layout is exercised
+    boxes, scores = torch.from_numpy(got['boxes']), torch.from_numpy(got['scores'])
+    overlap = box_iou(expected['boxes'], boxes) * (expected['labels'][:, None] == labels)
+    match = overlap.argmax(1)
+    assert overlap.max(1).values.min() > 0.99  # every detection has its twin, same label
+    assert (expected['boxes'] - boxes[match]).abs().max() < 0.5
+    assert (expected['scores'] - scores[match]).abs().max() < 1e-3
+
+
+def test_the_converter_refuses_other_layouts(tmp_path):
+    from tools_runner import run_tool
+    path = tmp_path / 'classifier.pth'
+    torch.save(__import__('torchvision').models.resnet18().state_dict(), path)
+    proc = run_tool('tools/model_converters/torchvision_detector2mmdet.py', path,
+                    tmp_path / 'out.pth', check=False)
+    assert proc.returncode == 1
+    assert 'error: ' in proc.stderr and 'not torchvision Faster R-CNN keys: conv1.weight' in \
+        proc.stderr

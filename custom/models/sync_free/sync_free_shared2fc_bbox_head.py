@@ -12,6 +12,7 @@ from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_tensor
 from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 
@@ -158,3 +159,43 @@ class SyncFreeShared2FCBBoxHead(Shared2FCBBoxHead):
             return gt_bboxes
         priors = torch.cat([get_box_tensor(res.pos_priors) for res in sampling_results])
         return self.bbox_coder.encode(priors, gt_bboxes)
+
+    def _predict_by_feat_single(self, roi: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                                img_meta: dict, rescale: bool = False,
+                                rcnn_test_cfg: Optional[ConfigDict] = None) -> InstanceData:
+        """mmdet's detections of one image; with ``rcnn_test_cfg.min_bbox_size`` (not an
+        mmdet key), boxes narrower or lower than it in network-input pixels are dropped
+        before NMS, as torchvision's box head drops them (``remove_small_boxes``).
+
+        Args:
+            roi (Tensor): (R, 5) RoIs (image index, x1, y1, x2, y2).
+            cls_score (Tensor): (R, C + 1) class logits.
+            bbox_pred (Tensor): (R, C * 4) box deltas (R, 4 if class agnostic).
+            img_meta (dict): Image meta info.
+            rescale (bool): Boxes in original-image pixels. Defaults to False.
+            rcnn_test_cfg (ConfigDict, optional): ``test_cfg.rcnn``.
+
+        Returns:
+            InstanceData: ``bboxes`` (K, 4), ``scores`` (K,), ``labels`` (K,).
+        """
+        min_size = rcnn_test_cfg.get('min_bbox_size', 0) if rcnn_test_cfg else 0
+        if not min_size or roi.shape[0] == 0:
+            return super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta,
+                                                   rescale, rcnn_test_cfg)
+        from mmdet.models.layers import multiclass_nms
+        raw = super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta,
+                                              rescale=False, rcnn_test_cfg=None)
+        boxes = raw.bboxes.view(raw.bboxes.size(0), -1, 4)  # (R, C or 1, 4), input pixels
+        small = ((boxes[..., 2] - boxes[..., 0] < min_size)
+                 | (boxes[..., 3] - boxes[..., 1] < min_size))  # (R, C or 1)
+        scores = raw.scores.clone()
+        scores[:, :-1] = scores[:, :-1].masked_fill(small, 0.0)
+        if rescale:
+            scale = boxes.new_tensor(img_meta['scale_factor']).repeat(2)
+            boxes = boxes / scale
+        dets, labels = multiclass_nms(boxes.reshape(boxes.size(0), -1), scores,
+                                      rcnn_test_cfg.score_thr, rcnn_test_cfg.nms,
+                                      rcnn_test_cfg.max_per_img, box_dim=4)
+        results = InstanceData()
+        results.bboxes, results.scores, results.labels = dets[:, :4], dets[:, -1], labels
+        return results

@@ -1,0 +1,4 @@
+"""Registered prior (anchor) generators."""
+from .torchvision_anchor_generator import TorchvisionAnchorGenerator
+
+__all__ = ['TorchvisionAnchorGenerator']
