@@ -44,7 +44,8 @@ def zoo_checkpoint(tmp_path_factory):
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     model = with_trained_looking_norms(MODELS.build(cfg.model)).eval()
-    # confident classes, so that detections pass the score threshold
+    # confident, varied classes, so that detections pass the score threshold and few tie
+    model.roi_head.bbox_head.fc_cls.weight.data.mul_(50)
     model.roi_head.bbox_head.fc_cls.bias.data[:] = -4.0
     model.roi_head.bbox_head.fc_cls.bias.data[[0, 2, 15]] = 4.0
     path = tmp_path_factory.mktemp('zoo') / 'faster_rcnn_r50_fpn_1x_coco.pth'
@@ -57,12 +58,16 @@ def test_a_model_zoo_checkpoint_detects_in_classicdet_as_in_stock_mmdet(zoo_chec
     stock_cfg, stock, path = zoo_checkpoint
     ours = build_detector(Config.fromfile(OURS_R50), str(path), 'cpu', test_time_hooks=True)
     assert ours.dataset_meta['classes'][:2] == ('class0', 'class1')
-    image = np.random.default_rng(0).integers(0, 255, (320, 416, 3), dtype=np.uint8)
+    image = structured_image(320, 416, seed=0)
     expected, got = predict(stock, image), predict(ours, image)
     assert len(expected) > 10 and len(got) == len(expected)
-    torch.testing.assert_close(got.bboxes, expected.bboxes, rtol=0, atol=1e-2)
-    torch.testing.assert_close(got.scores, expected.scores, rtol=0, atol=1e-4)
-    assert torch.equal(got.labels, expected.labels)
+    assert len(set(expected.labels.tolist())) > 1
+    from torchvision.ops import box_iou
+    overlap = box_iou(expected.bboxes, got.bboxes) * (expected.labels[:, None] == got.labels)
+    match = overlap.argmax(1)
+    assert overlap.max(1).values.min() > 0.99  # every detection has its twin, same label
+    torch.testing.assert_close(got.bboxes[match], expected.bboxes, rtol=0, atol=1e-2)
+    torch.testing.assert_close(got.scores[match], expected.scores, rtol=0, atol=1e-4)
 
 
 def test_a_zoo_checkpoint_loads_strictly_through_the_safe_loader(zoo_checkpoint, tmp_path):
