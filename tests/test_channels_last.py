@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torchvision
+from helpers import with_trained_looking_norms
 from mmcv.ops import RoIAlign
 from mmdet.registry import MODELS
 from mmengine.config import Config
@@ -144,19 +145,6 @@ def test_ddp_wrappers_convert_the_module_first(tmp_path):
         dist.destroy_process_group()
 
 
-def _with_trained_looking_norms(model: nn.Module) -> nn.Module:
-    """Batch-norm statistics and affine terms away from their identity defaults."""
-    g = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=g) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=g) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=g) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=g) * 0.1)
-    return model
-
-
 def _one_image(device: str) -> dict:
     """A test batch of one 160 x 192 digits image on ``device``."""
     return mmdet_batch(digit_canvases((160, 192), 1, seed=2), device, with_gt=False)
@@ -168,7 +156,7 @@ def _eval_model_and_image(config: str):
     cfg = Config.fromfile(config)
     cfg.model.roi_head.bbox_head.num_classes = 10
     torch.manual_seed(0)
-    model = _with_trained_looking_norms(MODELS.build(cfg.model)).eval()
+    model = with_trained_looking_norms(MODELS.build(cfg.model)).eval()
     return cfg, model, _one_image('cpu')
 
 

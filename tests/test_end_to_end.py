@@ -5,24 +5,15 @@ one tool the way a user runs it, as a subprocess.
 """
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import run_tool
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
-
-
-def run_tool(*args, check=True, timeout=600):
-    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}')
-    return proc
 
 
 def data_options(data_root: Path) -> list[str]:

@@ -3,24 +3,12 @@ initialised stock mmdet model saved in mmengine's checkpoint layout)."""
 import numpy as np
 import pytest
 import torch
+from helpers import run_tool, with_trained_looking_norms
 from mmengine.config import Config
 
 from custom.evaluation.build_detector import build_detector
 
 OURS_R50 = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-
-
-def with_trained_looking_norms(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
-    """Batch-norm statistics and affine terms away from their identity defaults."""
-    g = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=g) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=g) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=g) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=g) * 0.1)
-    return model
 
 
 def predict(model, image: np.ndarray):
@@ -168,7 +156,6 @@ def converted_torchvision(tmp_path_factory):
     folder = tmp_path_factory.mktemp('tv')
     model = tv_like_trained_faster_rcnn()
     torch.save(model.state_dict(), folder / 'fasterrcnn_resnet50_fpn.pth')
-    from tools_runner import run_tool
     proc = run_tool('tools/model_converters/torchvision_detector2mmdet.py',
                     folder / 'fasterrcnn_resnet50_fpn.pth', folder / 'converted.pth')
     assert "COCO's 80 classes" in proc.stdout
@@ -203,7 +190,6 @@ def test_torchvision_coco_detector_converted_detects_what_torchvision_detects(
 
 
 def test_the_converter_refuses_other_layouts(tmp_path):
-    from tools_runner import run_tool
     path = tmp_path / 'classifier.pth'
     torch.save(__import__('torchvision').models.resnet18().state_dict(), path)
     proc = run_tool('tools/model_converters/torchvision_detector2mmdet.py', path,

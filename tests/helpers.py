@@ -1,0 +1,29 @@
+"""What several test files share: running a tool as a user does, and trained-looking batch
+norms for models with random weights."""
+import subprocess
+import sys
+
+import torch
+
+
+def run_tool(*args, check=True, timeout=600):
+    """Run a tool as a subprocess of this interpreter; fail with its output unless it
+    exits 0 (``check=False`` returns whatever it did)."""
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+def with_trained_looking_norms(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Batch-norm statistics and affine terms away from their identity defaults, in place."""
+    g = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            size = module.num_features
+            module.running_mean.copy_(torch.randn(size, generator=g) * 0.1)
+            module.running_var.copy_(torch.rand(size, generator=g) + 0.5)
+            module.weight.data.copy_(torch.rand(size, generator=g) + 0.5)
+            module.bias.data.copy_(torch.randn(size, generator=g) * 0.1)
+    return model
