@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
@@ -124,12 +125,10 @@ def intersection_over_smaller(box: Tensor, boxes: Tensor) -> Tensor:
     A box cut at a tile's border lies inside the whole object's box: its IoU with it is its
     share of the object, but its intersection over the smaller box is 1.
     """
-    width = (torch.minimum(box[2], boxes[:, 2]) - torch.maximum(box[0], boxes[:, 0])).clamp(0)
-    height = (torch.minimum(box[3], boxes[:, 3]) - torch.maximum(box[1], boxes[:, 1])).clamp(0)
-    inter = width * height
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / torch.minimum(area, areas).clamp(min=1e-6)
+    # Over the smaller area is the larger of mmdet's two intersection-over-foreground ratios.
+    over_box = bbox_overlaps(box[None], boxes, mode='iof')[0]
+    over_boxes = bbox_overlaps(boxes, box[None], mode='iof')[:, 0]
+    return torch.maximum(over_box, over_boxes)
 
 
 def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, merge: str = 'ios',
