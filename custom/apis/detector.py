@@ -22,7 +22,6 @@ from custom.engine.sliced_inference import (
     tile_pipeline,
 )
 from custom.evaluation.build_detector import build_detector
-from custom.utils.safe_load import load_checkpoint_safely
 
 from .cli import CLIError
 from .config import load_config, resolve_device
@@ -65,13 +64,6 @@ class Detector:
                                                       slice_merge, where='slice_{}')
         else:
             self.slicing = SliceSettings.from_config(cfg)
-        if not osp.isfile(checkpoint):
-            raise CLIError(f'{checkpoint}: no such checkpoint file')
-        # Load once through the safe loader first, so a bad file is named with its problem.
-        try:
-            load_checkpoint_safely(checkpoint)
-        except Exception as err:
-            raise CLIError(str(err)) from err
         self.inferencer = ClassicDetInferencer(
             model=cfg, weights=checkpoint, device=self.device, show_progress=False)
         self.classes = tuple(self.inferencer.model.dataset_meta.get('classes', ()))

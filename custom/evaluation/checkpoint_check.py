@@ -36,8 +36,6 @@ def check_checkpoint_matches(model: nn.Module, path: str, show: int = 5) -> dict
     """
     try:
         checkpoint = load_checkpoint_safely(path)
-    except FileNotFoundError as err:
-        raise CLIError(str(err)) from err
     except Exception as err:
         raise CLIError(str(err)) from err
     state_dict = state_dict_of(checkpoint, path)
