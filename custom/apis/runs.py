@@ -6,7 +6,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from ..engine import init_cpu_process_group, lists_channels_last_hook, lists_hook
+from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
 from .cli import CLIError
 from .config import ensure_writable_dir
 
@@ -48,9 +48,7 @@ def prepare_train_config(cfg: Config,
         if not osp.isfile(load_from):
             raise CLIError(f'--load-from {load_from}: checkpoint file not found')
         cfg.resume, cfg.load_from = False, load_from
-        if not lists_hook(cfg, 'FineTuneCheckpointHook'):
-            cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-                dict(type='FineTuneCheckpointHook')]
+        ensure_hook(cfg, 'FineTuneCheckpointHook')
     if amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             pass

@@ -5,7 +5,7 @@ import argparse
 
 from mmengine.config import Config
 
-from custom.engine.hook_lists import lists_hook
+from custom.engine.hook_lists import ensure_hook
 from custom.engine.sliced_inference import MERGES, SliceSettings
 
 
@@ -36,6 +36,4 @@ def set_slicing(cfg: Config, settings: SliceSettings) -> None:
     """Make ``cfg``'s test run slice: ``model.test_cfg.slicing``, and the hook that reads it
     (configs based on this project's runtime list it already)."""
     cfg.model.test_cfg.slicing = settings.as_config()
-    if not lists_hook(cfg, 'SlicedInferenceHook'):
-        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-            dict(type='SlicedInferenceHook')]
+    ensure_hook(cfg, 'SlicedInferenceHook')

@@ -13,7 +13,7 @@ from .crop_pretrain_hook import CropPretrainHook
 from .fine_tune_checkpoint_hook import FineTuneCheckpointHook, fit_state_dict
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .fuse_conv_bn_hook import FuseConvBNHook, count_batch_norms, fold_batch_norms
-from .hook_lists import lists_hook
+from .hook_lists import ensure_hook, lists_hook
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
 from .sliced_inference import SlicedDetector, SliceSettings, sliced_predict, tile_windows
 from .sliced_inference_hook import SlicedInferenceHook
@@ -24,8 +24,8 @@ __all__ = [
     'ChannelsLastDistributedDataParallel', 'ChannelsLastHook', 'lists_channels_last_hook',
     'nchw_only_layers', 'to_channels_last', 'CPUDistributedDataParallel', 'CropPretrainHook',
     'FiniteLossHook', 'FuseConvBNHook', 'count_batch_norms', 'fold_batch_norms', 'lists_hook',
-    'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook', 'assert_finite_parameters',
-    'capture_random_state', 'restore_random_state', 'write_atomically', 'SlicedDetector',
-    'SliceSettings', 'SlicedInferenceHook', 'sliced_predict', 'tile_windows',
-    'FineTuneCheckpointHook', 'fit_state_dict'
+    'ensure_hook', 'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook',
+    'assert_finite_parameters', 'capture_random_state', 'restore_random_state',
+    'write_atomically', 'SlicedDetector', 'SliceSettings', 'SlicedInferenceHook',
+    'sliced_predict', 'tile_windows', 'FineTuneCheckpointHook', 'fit_state_dict'
 ]
