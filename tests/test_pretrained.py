@@ -97,13 +97,19 @@ def test_imagenet_backbone_from_a_torchvision_file_in_one_line(arch, tmp_path):
         torch.testing.assert_close(g, e, rtol=0, atol=1e-5, msg=f'{arch} stage {stage}')
 
 
-def test_a_file_of_another_arch_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize('source, target, message', [
+    ('vgg11', 'vgg16', r'vgg11\.pth: not weights for this ClassicVGG \(the keys fit vgg11\); '
+                       r'missing: features\.'),
+    # The backbone's BN counters the file lacks must not hide which arch the file fits.
+    ('vgg11_bn', 'vgg16_bn', r'vgg11_bn\.pth: not weights for this ClassicVGG \(the keys fit '
+                             r'vgg11_bn\); missing: features\.'),
+])
+def test_a_file_of_another_arch_is_refused_by_name(tmp_path, source, target, message):
     from test_backbones import build_ours, random_torchvision
-    path = tmp_path / 'vgg11.pth'
-    torch.save(random_torchvision('vgg11').state_dict(), path)
-    ours = build_ours('vgg16', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(ValueError, match=r'vgg11\.pth: not weights for this ClassicVGG '
-                                         r'\(the keys fit vgg11\); missing: features\.'):
+    path = tmp_path / f'{source}.pth'
+    torch.save(random_torchvision(source).state_dict(), path)
+    ours = build_ours(target, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(ValueError, match=message):
         ours.init_weights()
 
 

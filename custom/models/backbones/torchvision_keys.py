@@ -129,30 +129,36 @@ def classifier_prefixes(arch: str) -> tuple[str, ...]:
     return _CLASSIFIER_PREFIXES[backbone_cfg_for_arch(arch)['type']]
 
 
-def _match(state_dict: Mapping[str, Tensor], arch: str):
-    """Split ``state_dict`` against ``arch``'s backbone.
+def _split(state_dict: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]],
+           dropped: tuple[str, ...]):
+    """Split ``state_dict`` against the keys and shapes a backbone expects.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): weights to load.
+        expected (Mapping[str, tuple]): each backbone key and its shape.
+        dropped (tuple[str]): key prefixes of the classifier, neither used nor reported.
 
     Returns:
-        tuple: (matched {key: tensor}, missing keys, wrong-shape triples, unmapped keys).
+        tuple: (matched {key: tensor}, missing keys (BN counters excepted), wrong-shape
+        (key, expected shape, found shape) triples, unmapped keys), in ``expected``'s order.
     """
-    expected = backbone_key_shapes(arch)
-    dropped = classifier_prefixes(arch)
-    matched, wrong_shape, unmapped = {}, [], []
-    for key, value in state_dict.items():
-        if key.startswith(dropped):
-            continue
-        if key not in expected:
-            unmapped.append(key)
-        elif tuple(value.shape) != expected[key]:
-            wrong_shape.append((key, expected[key], tuple(value.shape)))
+    matched, missing, wrong_shape = {}, [], []
+    for key, shape in expected.items():
+        if key not in state_dict:
+            if not key.endswith(_BN_COUNTER):
+                missing.append(key)
+        elif tuple(state_dict[key].shape) != shape:
+            wrong_shape.append((key, shape, tuple(state_dict[key].shape)))
         else:
-            matched[key] = value
-    wrong_keys = {key for key, _, _ in wrong_shape}
-    missing = [
-        key for key in expected
-        if key not in matched and key not in wrong_keys and not key.endswith(_BN_COUNTER)
-    ]
+            matched[key] = state_dict[key]
+    unmapped = [key for key in state_dict
+                if key not in expected and not key.startswith(dropped)]
     return matched, missing, wrong_shape, unmapped
+
+
+def _match(state_dict: Mapping[str, Tensor], arch: str):
+    """:func:`_split` against ``arch``'s backbone."""
+    return _split(state_dict, backbone_key_shapes(arch), classifier_prefixes(arch))
 
 
 def archs_fitting(state_dict: Mapping[str, Tensor]) -> list[str]:
@@ -258,16 +264,12 @@ def load_pretrained_checked(backbone: torch.nn.Module, checkpoint: str) -> None:
         CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu'), checkpoint))
     state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
                   for k, v in state_dict.items()}
-    dropped = _CLASSIFIER_PREFIXES.get(type(backbone).__name__, ())
     own = backbone.state_dict()
-    for key, value in own.items():
-        if key.endswith(_BN_COUNTER) and key not in state_dict:
-            state_dict[key] = torch.zeros_like(value)  # files saved before torch 0.4.1
-    missing = [k for k in own if k not in state_dict]
-    wrong = [f'{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}' for k, v in own.items()
-             if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-    unmapped = [k for k in state_dict if k not in own and not k.startswith(dropped)]
-    if missing or wrong:
+    matched, missing, wrong_shape, unmapped = _split(
+        state_dict, {k: tuple(v.shape) for k, v in own.items()},
+        _CLASSIFIER_PREFIXES.get(type(backbone).__name__, ()))
+    if missing or wrong_shape:
+        wrong = [f'{k} {found} vs {shape}' for k, shape, found in wrong_shape]
         parts = [f'{label}: {", ".join(keys[:_SHOWN_KEYS])}'
                  + (f' (+{len(keys) - _SHOWN_KEYS} more)' if len(keys) > _SHOWN_KEYS else '')
                  for label, keys in (('missing', missing), ('shape differs', wrong),
@@ -276,4 +278,6 @@ def load_pretrained_checked(backbone: torch.nn.Module, checkpoint: str) -> None:
         hint = f' (the keys fit {", ".join(fitting)})' if fitting else ''
         raise ValueError(f'{checkpoint}: not weights for this {type(backbone).__name__}'
                          f'{hint}; ' + '; '.join(parts))
-    backbone.load_state_dict({k: state_dict[k] for k in own}, strict=True)
+    # Files saved before torch 0.4.1 have no BN counters; 0 is what BN starts from.
+    backbone.load_state_dict({k: matched.get(k, torch.zeros_like(v)) for k, v in own.items()},
+                             strict=True)
