@@ -150,13 +150,16 @@ def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, merge: str 
         _, keep = batched_nms(bboxes, scores, labels,
                               dict(type='nms', iou_threshold=iou_threshold))
         return keep[:max_per_img]
-    from custom.fundamentals.nms import greedy_nms
     keep = []
     for label in labels.unique().tolist():
         members = (labels == label).nonzero().squeeze(1)
-        keep.append(members[greedy_nms(bboxes[members], scores[members], iou_threshold,
-                                       overlap=intersection_over_smaller)])
-    keep = torch.cat(keep)
+        order = members[scores[members].argsort(descending=True, stable=True)]
+        while order.numel():
+            best, order = order[0], order[1:]
+            keep.append(best)
+            order = order[intersection_over_smaller(bboxes[best], bboxes[order])
+                          <= iou_threshold]
+    keep = torch.stack(keep)
     return keep[scores[keep].argsort(descending=True, stable=True)][:max_per_img]
 
 

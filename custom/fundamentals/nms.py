@@ -12,8 +12,6 @@ on ``mmcv_lite_ext``, i.e. torchvision's), and a test checks that both keep the 
 
 Shape shorthand: N = boxes, K = kept boxes. Boxes are (x1, y1, x2, y2).
 """
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
@@ -28,17 +26,13 @@ def box_iou(box: Tensor, boxes: Tensor) -> Tensor:
     return intersection / (area + areas - intersection)
 
 
-def greedy_nms(boxes: Tensor, scores: Tensor, iou_threshold: float,
-               overlap: Callable[[Tensor, Tensor], Tensor] = box_iou) -> Tensor:
+def greedy_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Indices of the boxes NMS keeps, best first.
 
     Args:
         boxes (Tensor): (N, 4) boxes.
         scores (Tensor): (N,) their scores.
         iou_threshold (float): A box is dropped when its IoU with a kept box is above this.
-        overlap (callable): How much one box (4,) overlaps each of others (M, 4), as (M,).
-            Defaults to :func:`box_iou`; sliced inference merges by intersection over the
-            smaller box instead.
 
     Returns:
         Tensor: (K,) long indices into the N boxes, in descending score order.
@@ -49,6 +43,6 @@ def greedy_nms(boxes: Tensor, scores: Tensor, iou_threshold: float,
         best = order[0]  # 2. keep the best remaining box
         keep.append(best)
         rest = order[1:]
-        overlaps = overlap(boxes[best], boxes[rest])
+        overlaps = box_iou(boxes[best], boxes[rest])
         order = rest[overlaps <= iou_threshold]  # 3. drop the ones it overlaps; 4. repeat
     return torch.stack(keep) if keep else torch.empty(0, dtype=torch.long)
