@@ -1,7 +1,7 @@
 """Detect objects in an image, a folder or a glob.
 
-``python tools/infer.py INPUTS CONFIG CKPT --out-dir DIR [--score-thr 0.3] [--device cpu|cuda]
-[--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
+``python tools/infer.py INPUTS CONFIG CKPT|MODEL.onnx --out-dir DIR [--score-thr 0.3]
+[--device cpu|cuda] [--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
 writes DIR/vis/NAME.png and DIR/preds/NAME.json; unreadable images are named and skipped, and
 the exit code is non-zero if any failed.
 """
@@ -16,7 +16,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description='Run a detector on images')
     parser.add_argument('inputs', help='image file, folder or glob pattern (quote it)')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx '
+                        '(run by onnxruntime)')
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--score-thr', type=float, default=0.3, help='minimum score to keep')
     parser.add_argument('--device', default=None, help='cpu, cuda or cuda:N (default: auto)')

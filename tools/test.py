@@ -1,6 +1,6 @@
-"""Evaluate a checkpoint: COCO mAP and a per-class AP table.
+"""Evaluate a checkpoint, or an exported ONNX model: COCO mAP and a per-class AP table.
 
-``python tools/test.py CONFIG CKPT [--out preds.json] [--show-dir DIR] [--work-dir DIR]
+``python tools/test.py CONFIG CKPT|MODEL.onnx [--out preds.json] [--show-dir DIR] [--work-dir DIR]
 [--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
 """
 import argparse
@@ -8,7 +8,7 @@ import os
 import sys
 
 from custom.apis.cli import exit_on_error
-from custom.apis.config import DictAction, load_config
+from custom.apis.config import DictAction, load_config, resolve_device
 from custom.apis.runs import prepare_test_config
 from custom.apis.slicing_options import add_slicing_args, set_slicing, slicing_from_args
 
@@ -16,7 +16,8 @@ from custom.apis.slicing_options import add_slicing_args, set_slicing, slicing_f
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Test (evaluate) a detector')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx '
+                        '(run by onnxruntime)')
     parser.add_argument('--out', help='write COCO-format detections to this JSON file')
     parser.add_argument('--show-dir', help='draw predictions beside ground truth here')
     parser.add_argument('--work-dir', help='where logs go')
@@ -43,10 +44,14 @@ def main(argv=None):
                         args.show_dir, args.launcher)
     from mmengine.runner import Runner
 
+    from custom.apis.deploy import is_onnx, use_onnx_model
     from custom.apis.evaluation import move_results_file
     from custom.evaluation.checkpoint_check import check_checkpoint_matches
+    if is_onnx(args.checkpoint):
+        use_onnx_model(cfg, args.checkpoint, resolve_device(None))
     runner = Runner.from_cfg(cfg)
-    check_checkpoint_matches(runner.model, args.checkpoint)
+    if not is_onnx(args.checkpoint):
+        check_checkpoint_matches(runner.model, args.checkpoint)
     metrics = runner.test()
     if args.out:
         move_results_file(args.out)

@@ -33,9 +33,14 @@ class ClassicDetInferencer(DetInferencer):
     loads with ``strict=False`` and only warns, so a wrong checkpoint would give a detector
     that silently predicts noise), and the model is prepared as ``tools/test.py`` prepares it
     when the config's ``custom_hooks`` ask for it (channels-last weights, batch norms folded
-    into convolutions)."""
+    into convolutions). An exported ``.onnx`` as the weights runs in onnxruntime
+    (:class:`custom.deploy.OnnxRuntimeDetector`)."""
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
+        if str(weights).lower().endswith('.onnx'):
+            from mmdet.registry import MODELS
+            return MODELS.build(dict(type='OnnxRuntimeDetector', onnx_file=weights,
+                                     device=device, test_cfg=cfg.model.get('test_cfg')))
         return build_detector(cfg, weights, device, test_time_hooks=True)
 
 
@@ -44,7 +49,8 @@ class Detector:
 
     Args:
         config (str): config file.
-        checkpoint (str): checkpoint file (loaded with the safe, weights-only loader).
+        checkpoint (str): checkpoint file (loaded with the safe, weights-only loader), or
+            an exported ``.onnx`` (run by onnxruntime; the config gives its data pipeline).
         device (str, optional): 'cpu', 'cuda' or 'cuda:N'; default: CUDA when present.
         slice_size (int | tuple, optional): Sliced inference (``custom.engine.sliced_inference``):
             tile side in pixels, or (height, width). Default: the config's

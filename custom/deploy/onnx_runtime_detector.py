@@ -33,11 +33,16 @@ class OnnxRuntimeDetector(BaseModel):
             installed onnxruntime has it (else the CPU). Defaults to 'cpu'.
         num_threads (int, optional): onnxruntime's intra-op threads; default: its own
             choice (one per physical core).
+        test_cfg (dict, optional): The config's ``model.test_cfg``, read by the parts that
+            run around the detector (sliced inference reads ``slicing`` and
+            ``rcnn.max_per_img``); the graph's own settings were fixed at export.
     """
 
     def __init__(self, onnx_file: str, device: str = 'cpu', num_threads: int | None = None,
-                 data_preprocessor=None, init_cfg=None) -> None:
+                 test_cfg: dict | None = None, data_preprocessor=None,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.test_cfg = test_cfg
         if not osp.isfile(onnx_file):
             raise CLIError(f'{onnx_file}: no such ONNX file')
         self.onnx_file = onnx_file
