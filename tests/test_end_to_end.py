@@ -236,3 +236,42 @@ def test_fine_tune_to_another_class_count_and_refuse_a_classifier(digits, traine
                     classifier, '--cfg-options', *options, check=False)
     assert re.search(r"error: \S+resnet18\.pth: shares 0% of the model's weights \(0 of 150 "
                      r"tensors\): a classifier's file or another architecture", proc.stderr)
+
+
+def test_export_onnx_then_test_infer_and_api_give_the_checkpoints_results(digits, trained,
+                                                                           tmp_path):
+    """tools/deploy/export_onnx.py, then the .onnx where the .pth goes: the same mAP from
+    tools/test.py (within the issue's 0.005), the same detections from infer and the API."""
+    onnx_file = tmp_path / 'model.onnx'
+    proc = run_tool('tools/deploy/export_onnx.py', CONFIG, trained / 'iter_8.pth', onnx_file,
+                    '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0')
+    assert f'{onnx_file} written (opset 17, input any size, 10 classes' in proc.stdout
+    assert json.loads((tmp_path / 'model.json').read_text())['classes'] == list('0123456789')
+
+    def maps(model_file):
+        proc = run_tool('tools/test.py', CONFIG, model_file, '--work-dir', tmp_path,
+                        '--cfg-options', *tiny_options(digits, 4))
+        return {k: float(v) for k, v in re.findall(r'coco/(bbox_mAP\w*)=(-?[0-9.]+)',
+                                                   proc.stdout)}
+
+    checkpoint, exported = maps(trained / 'iter_8.pth'), maps(onnx_file)
+    assert checkpoint['bbox_mAP_50'] > 0
+    assert set(exported) == set(checkpoint)
+    for key, value in checkpoint.items():
+        assert exported[key] == pytest.approx(value, abs=0.005), key
+
+    image = sorted((digits / 'val').glob('*.png'))[0]
+    out = tmp_path / 'infer'
+    run_tool('tools/infer.py', image, CONFIG, onnx_file, '--out-dir', out, '--score-thr', '0.0')
+    assert (out / 'vis' / f'{image.stem}.png').is_file()
+    infer_dets = json.loads((out / 'preds' / f'{image.stem}.json').read_text())['detections']
+
+    from custom.apis import Detector
+    ours = Detector(CONFIG, str(onnx_file), device='cpu').predict(str(image))
+    ref = Detector(CONFIG, str(trained / 'iter_8.pth'), device='cpu').predict(str(image))
+    assert len(ours['boxes']) == len(ref['boxes']) == len(infer_dets) == 100
+    # The ten best: this barely trained model's tail has near-ties that rounding reorders.
+    top = 10
+    assert ours['names'][:top] == ref['names'][:top]
+    np.testing.assert_allclose(ours['boxes'][:top], ref['boxes'][:top], rtol=0, atol=1.0)
+    np.testing.assert_allclose(ours['scores'], ref['scores'], rtol=0, atol=0.01)
