@@ -14,6 +14,7 @@ from bench import (
     eval_speed,
     infer_speed,
     nms_speed,
+    onnx_speed,
     sliced_inference,
     sync_count,
     train_speed,
@@ -238,6 +239,28 @@ def test_train_quick_runs_every_contender_on_cpu(tmp_path):
         for name, timing in per_model.items():
             assert timing.ok, f'{name}: {timing.error}'
     assert not results.exists()
+
+
+def test_onnx_quick_runs_every_contender_for_both_detectors(tmp_path):
+    results = tmp_path / 'RESULTS.md'
+    timings = onnx_speed.main(['--quick', '--results', str(results)])
+    assert list(timings) == ['r50', 'digits']
+    for per_model in timings.values():
+        assert list(per_model) == ['classicdet PyTorch', 'onnxruntime', 'onnxruntime fixed',
+                                   'torchvision']
+        for name, timing in per_model.items():
+            assert timing.ok, f'{name}: {timing.error}'
+    assert not results.exists()
+
+
+def test_onnx_torchvision_digits_twin_has_the_configs_sizes():
+    model = onnx_speed.torchvision_digits_r18((256, 256)).eval()
+    assert model.rpn.anchor_generator.num_anchors_per_location() == [3] * 4
+    assert model.roi_heads.box_head.fc7.out_features == 256
+    with torch.no_grad():
+        features = model.backbone(torch.zeros(1, 3, 256, 256))
+    assert [f.shape[1:] for f in features.values()] == [(64, 64, 64), (64, 32, 32),
+                                                          (64, 16, 16), (64, 8, 8)]
 
 
 def test_train_nchw_adds_our_config_in_nchw_layout():
