@@ -42,6 +42,8 @@ def build(config, **test_cfg):
     # anchor about 0.5 and every class about 1 / (C + 1), so ranks would be float noise.
     for layer in (model.rpn_head.rpn_cls, model.roi_head.bbox_head.fc_cls):
         torch.nn.init.normal_(layer.weight, std=0.3)
+    # Boxes that move, as a trained regressor's do.
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_reg.weight, std=0.1)
     model.dataset_meta = dict(classes=tuple(f'c{i}' for i in range(
         model.roi_head.bbox_head.num_classes)))
     return cfg, model
@@ -129,8 +131,40 @@ def test_roi_features_are_mmdets(config):
     xy = torch.rand(60, 2, generator=g) * 200
     rois = torch.cat([torch.zeros(60, 1), xy, xy + torch.rand(60, 2, generator=g) * 150 + 2], 1)
     expected = model.roi_head.bbox_roi_extractor(feats, rois)
-    got = FasterRCNNGraph(model).roi_features(feats, rois)
-    torch.testing.assert_close(got, expected)
+    got, order = FasterRCNNGraph(model).roi_features(feats, rois)
+    assert sorted(order.tolist()) == list(range(60))
+    torch.testing.assert_close(got, expected[order])
+    if config == R18:
+        assert not torch.equal(order, torch.arange(60))  # RoIs of several levels
+
+
+def test_refine_step_over_rois_of_every_level_is_mmdets():
+    """IterativeBBoxRoIHead (R18 digits config, one refine step) from the same RoIs: 32 to
+    665 px, so they pool from all four levels, and regressed far enough that some change
+    level for the second pass."""
+    from mmengine.structures import InstanceData
+    cfg, model = build(R18)
+    torch.nn.init.normal_(model.roi_head.bbox_head.fc_reg.weight, std=1.0)
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 800, 800))
+    g = torch.Generator().manual_seed(0)
+    sides = torch.exp(torch.empty(200, 2).uniform_(3.5, 6.5, generator=g))  # 33 to 665 px
+    xy = torch.rand(200, 2, generator=g) * (800 - sides)
+    boxes = torch.cat([xy, xy + sides], 1)
+    graph = FasterRCNNGraph(model)
+    rois = torch.cat([torch.zeros(200, 1), boxes], 1)
+    levels = model.roi_head.bbox_roi_extractor.map_roi_levels(rois, 4)
+    assert set(levels.tolist()) == {0, 1, 2, 3}
+    with torch.no_grad():
+        moved = graph.box_head(feats, rois, torch.tensor([800.0, 800.0]))[2]
+        new_levels = model.roi_head.bbox_roi_extractor.map_roi_levels(moved, 4)
+        assert not torch.equal(new_levels.sort().values, levels.sort().values)
+        expected = model.roi_head.predict_bbox(
+            feats, [dict(img_shape=(800, 800), scale_factor=(1.0, 1.0))],
+            [InstanceData(bboxes=boxes)], model.roi_head.test_cfg, rescale=False)[0]
+        got = graph.detections(feats, rois, torch.tensor([800.0, 800.0]),
+                               torch.tensor([800.0, 800.0]))
+    assert_same_detections(expected, *got)
 
 
 @pytest.mark.parametrize('config, test_cfg', [(R18, {}), (R50, dict(score_thr=0.0))])

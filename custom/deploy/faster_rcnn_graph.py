@@ -145,6 +145,23 @@ class FasterRCNNGraph(nn.Module):
         feats = self.detector.extract_feat(self.preprocess(image))
         proposals = self.proposals(feats, img_shape)
         rois = torch.cat([proposals.new_zeros(proposals.shape[0], 1), proposals], dim=1)
+        return self.detections(feats, rois, img_shape, orig_size)
+
+    def detections(self, feats: tuple[Tensor, ...], rois: Tensor, img_shape: Tensor,
+                   orig_size: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """mmdet's RoI head at test time: the box head over the RoIs, boxes decoded and
+        clipped, scaled to the original image, then class-aware NMS over the scores above
+        ``score_thr``, the ``max_per_img`` best kept.
+
+        Args:
+            feats (tuple[Tensor]): The neck's maps, each (1, C', fh, fw).
+            rois (Tensor): (N, 5) zero, x1, y1, x2, y2 in the resized image.
+            img_shape (Tensor): (2,) float (h, w) of the resized image.
+            orig_size (Tensor): (2,) float (H, W) of the original image.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: boxes (K, 4), scores (K,), labels (K,).
+        """
         cls_score, bbox_pred, rois = self.box_head(feats, rois, img_shape)
         head = self.detector.roi_head.bbox_head
         scores = F.softmax(cls_score, dim=-1)[:, :-1]  # (N, C): the background column goes
@@ -227,7 +244,9 @@ class FasterRCNNGraph(nn.Module):
             (N, 5) the deltas apply to.
         """
         head = self.detector.roi_head.bbox_head
-        cls_score, bbox_pred = head(self.roi_features(feats, rois))
+        pooled, order = self.roi_features(feats, rois)
+        rois = rois[order]
+        cls_score, bbox_pred = head(pooled)
         logits = [cls_score]
         for _ in range(self.refine_steps):
             if not head.reg_class_agnostic:  # each RoI moves by its likeliest class's deltas
@@ -236,20 +255,27 @@ class FasterRCNNGraph(nn.Module):
                     torch.arange(rois.shape[0], device=rois.device), labels]
             rois = torch.cat([rois[:, :1], decode(head.bbox_coder, rois[:, 1:], bbox_pred,
                                                   img_shape)], dim=1)
-            cls_score, bbox_pred = head(self.roi_features(feats, rois))
+            pooled, order = self.roi_features(feats, rois)
+            rois, logits = rois[order], [logit[order] for logit in logits]
+            cls_score, bbox_pred = head(pooled)
             logits.append(cls_score)
         if len(logits) > 1:
             cls_score = torch.stack(logits).mean(dim=0)
         return cls_score, bbox_pred, rois
 
-    def roi_features(self, feats: tuple[Tensor, ...], rois: Tensor) -> Tensor:
+    def roi_features(self, feats: tuple[Tensor, ...], rois: Tensor) -> tuple[Tensor, Tensor]:
         """mmdet's ``SingleRoIExtractor``: each RoI pooled from the level its size maps to.
+
+        The features come level by level; the order of RoIs does not change the detections
+        (NMS ranks them by score), so the caller takes the RoIs in that order instead of
+        the features being scattered back into the RoIs' order.
 
         Args:
             rois (Tensor): (N, 5).
 
         Returns:
-            Tensor: (N, C', out_h, out_w) pooled features.
+            tuple[Tensor, Tensor]: (N, C', out_h, out_w) pooled features of ``rois[order]``,
+            and ``order`` (N,), a permutation of the RoIs.
         """
         extractor = self.detector.roi_head.bbox_roi_extractor
         num_levels = len(extractor.featmap_strides)
@@ -261,13 +287,11 @@ class FasterRCNNGraph(nn.Module):
                              layer.sampling_ratio, layer.aligned)
 
         if num_levels == 1:
-            return pool(0, rois)
+            return pool(0, rois), torch.arange(rois.shape[0], device=rois.device)
         target = extractor.map_roi_levels(rois, num_levels)
-        out = rois.new_zeros(rois.shape[0], extractor.out_channels, *layers[0].output_size)
-        for level in range(num_levels):
-            members = (target == level).nonzero().squeeze(1)
-            out = out.index_put((members, ), pool(level, rois[members]))
-        return out
+        members = [(target == level).nonzero().squeeze(1) for level in range(num_levels)]
+        return torch.cat([pool(level, rois[m]) for level, m in enumerate(members)]), \
+            torch.cat(members)
 
 
 def decode(coder: DeltaXYWHBBoxCoder, priors: Tensor, deltas: Tensor,
