@@ -102,6 +102,9 @@ def _session(onnx_file: str, device: str, num_threads: int | None):
     if num_threads:
         options.intra_op_num_threads = num_threads
     options.log_severity_level = 3  # errors only: not every node has a CUDA kernel
+    # onnxruntime's idle threads otherwise spin after each run, taking the cores from what
+    # runs between images (data loading, drawing, another model).
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     providers = ['CPUExecutionProvider']
     if str(device).startswith('cuda') and 'CUDAExecutionProvider' in ort.get_available_providers():
         index = str(device).partition(':')[2] or '0'
