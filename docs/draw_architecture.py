@@ -10,12 +10,13 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 # (row, column start, width, label, note); row 0 is the bottom.
 BOXES = [
-    (5, 0.0, 12.0, 'tools/', 'train.py  test.py  infer.py  analysis_tools/  '
+    (5, 0.0, 12.0, 'tools/', 'train.py  test.py  infer.py  deploy/  analysis_tools/  '
      'dataset_converters/ ...\nparse arguments, load the config, call custom.apis'),
     (4, 0.0, 12.0, 'custom/apis', 'Detector (the Python API), the tools\' logic, one-line errors'),
-    (3, 0.0, 8.0, 'custom/evaluation', 'build_detector, metrics, curves, PR curves,\n'
-     'confusion matrix, proposal recall, speed, FLOPs'),
-    (3, 8.2, 3.8, 'custom/fundamentals', 'the course: perceptron,\nMLP, LeNet-5, NMS'),
+    (3, 0.0, 5.4, 'custom/evaluation', 'build_detector, metrics, curves, PR,\n'
+     'confusion matrix, recall, speed, FLOPs'),
+    (3, 5.6, 3.0, 'custom/deploy', 'ONNX graph, export,\nonnxruntime model'),
+    (3, 8.8, 3.2, 'custom/fundamentals', 'the course: perceptron,\nMLP, LeNet-5, NMS'),
     (2, 0.0, 5.0, 'custom/models', 'backbones, layers, window proposals,\n'
      'IterativeBBoxRoIHead, sync_free/'),
     (2, 5.2, 3.4, 'custom/engine', 'hooks, distributed\nwrappers'),

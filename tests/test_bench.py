@@ -99,6 +99,7 @@ def test_machine_description_names_cores_threads_versions_and_date():
     line = common.machine_description('cpu')
     assert f'{torch.get_num_threads()} torch threads' in line
     assert f'torch {torch.__version__}' in line and 'mmdet 3.3.0' in line
+    assert 'mmcv-lite 2.1.0' in line and 'onnxruntime 1.32.0' in line and 'absent' not in line
     assert re.search(r'\d{4}-\d\d-\d\d \d\d:\d\d UTC', line)
 
 

@@ -38,7 +38,10 @@ def machine_description(device: str = 'cpu') -> str:
     import torchvision
     versions = ', '.join([f'torch {torch.__version__}', f'torchvision {torchvision.__version__}']
                          + [f'{name} {package_version(name)}'
-                            for name in ('mmcv', 'mmdet', 'mmengine')])
+                            for name in ('mmcv', 'mmcv-lite', 'mmdet', 'mmengine',
+                                         'onnxruntime')
+                            if name not in ('mmcv', 'mmcv-lite', 'onnxruntime')
+                            or package_version(name) != 'absent'])
     parts += [f'python {platform.python_version()}', versions, utc_now()]
     return '; '.join(parts)
 
