@@ -167,11 +167,15 @@ def test_refine_step_over_rois_of_every_level_is_mmdets():
     assert_same_detections(expected, *got)
 
 
-@pytest.mark.parametrize('config, test_cfg', [(R18, {}), (R50, dict(score_thr=0.0))])
+@pytest.mark.parametrize('config, test_cfg', [
+    (R18, {}), (R50, dict(score_thr=0.0)),
+    (R18, dict(max_per_img=-1, nms=dict(type='nms', iou_threshold=0.5, class_agnostic=True)))
+])
 def test_graph_in_pytorch_gives_mmdets_detections(config, test_cfg):
     """R18: FPN levels, class-agnostic boxes, one refine step; R50: mmdet's COCO model,
-    per-class boxes (every score kept, so that random weights give detections). The graph
-    and mmdet run the same weights in PyTorch."""
+    per-class boxes (every score kept, so that random weights give detections); R18 again
+    with class-agnostic NMS and no limit on detections. The graph and mmdet run the same
+    weights in PyTorch."""
     cfg, model = build(config, **test_cfg)
     image = digits_image((300, 220))
     ref = reference(model, cfg, image)
@@ -269,6 +273,9 @@ def test_bad_options_are_named(tmp_path):
     with pytest.raises(CLIError, match=r'junk.onnx: onnxruntime cannot load it'):
         OnnxRuntimeDetector(str(tmp_path / 'junk.onnx'))
     assert is_onnx('a/B.ONNX') and not is_onnx('a.pth')
+    model.roi_head.test_cfg.nms.offset = 1  # mmdet 1.x's "+1" box areas
+    with pytest.raises(CLIError, match=r'^model.test_cfg.rcnn.nms.offset: the graph runs NMS'):
+        FasterRCNNGraph(model)
 
 
 def test_r50_fpn_exports_and_matches_at_coco_size(tmp_path):

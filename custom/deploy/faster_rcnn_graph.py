@@ -91,6 +91,10 @@ def _check_nms(part: str, nms_cfg: dict, refuse) -> None:
     if kind != 'nms':
         refuse(f'{part}.type', f"{kind!r} has no ONNX operator (NonMaxSuppression is plain "
                "NMS); export a config with type='nms'")
+    unknown = set(nms_cfg) - {'type', 'iou_threshold', 'class_agnostic', 'split_thr'}
+    if unknown:
+        refuse(f'{part}.{sorted(unknown)[0]}', 'the graph runs NMS with an IoU threshold, '
+               'per class or class-agnostic, and nothing else')
 
 
 class FasterRCNNGraph(nn.Module):
@@ -122,10 +126,12 @@ class FasterRCNNGraph(nn.Module):
         self.nms_pre = int(rpn_cfg.get('nms_pre', -1))
         self.min_bbox_size = float(rpn_cfg.get('min_bbox_size', -1))
         self.rpn_iou = float(rpn_cfg.nms.iou_threshold)
+        self.rpn_agnostic = bool(rpn_cfg.nms.get('class_agnostic', False))
         self.num_proposals = int(rpn_cfg.max_per_img)
         rcnn_cfg = detector.roi_head.test_cfg
         self.score_thr = float(rcnn_cfg.score_thr)
         self.rcnn_iou = float(rcnn_cfg.nms.iou_threshold)
+        self.rcnn_agnostic = bool(rcnn_cfg.nms.get('class_agnostic', False))
         self.max_per_img = int(rcnn_cfg.max_per_img)
         self.refine_steps = refine_steps(rcnn_cfg)
 
@@ -172,7 +178,9 @@ class FasterRCNNGraph(nn.Module):
         boxes, scores, labels = boxes.reshape(-1, 4), scores.reshape(-1), labels.reshape(-1)
         candidates = (scores > self.score_thr).nonzero().squeeze(1)
         boxes, scores, labels = boxes[candidates], scores[candidates], labels[candidates]
-        keep = batched_nms(boxes, scores, labels, self.rcnn_iou)[:self.max_per_img]
+        keep = batched_nms(boxes, scores, _groups(labels, self.rcnn_agnostic),
+                           self.rcnn_iou)
+        keep = _first(keep, self.max_per_img)
         return boxes[keep], scores[keep], labels[keep]
 
     def preprocess(self, image: Tensor) -> Tensor:
@@ -228,8 +236,8 @@ class FasterRCNNGraph(nn.Module):
             valid = ((size[:, 0] > self.min_bbox_size) &
                      (size[:, 1] > self.min_bbox_size)).nonzero().squeeze(1)
             boxes, scores, levels = boxes[valid], scores[valid], levels[valid]
-        keep = batched_nms(boxes, scores, levels, self.rpn_iou)[:self.num_proposals]
-        return boxes[keep]
+        keep = batched_nms(boxes, scores, _groups(levels, self.rpn_agnostic), self.rpn_iou)
+        return boxes[_first(keep, self.num_proposals)]
 
     def box_head(self, feats: tuple[Tensor, ...], rois: Tensor,
                  img_shape: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -372,6 +380,16 @@ def _shape_of(image: Tensor) -> Tensor:
     """(h, w) of ``image`` as a float tensor that stays a graph value when traced."""
     h, w = image.shape[-2:]
     return torch.stack([torch.as_tensor(h), torch.as_tensor(w)]).to(torch.float32)
+
+
+def _groups(groups: Tensor, agnostic: bool) -> Tensor:
+    """NMS groups: ``groups`` itself, or one group for all (``class_agnostic=True``)."""
+    return torch.zeros_like(groups) if agnostic else groups
+
+
+def _first(indices: Tensor, count: int) -> Tensor:
+    """The first ``count`` indices; all of them when ``count`` <= 0 (mmdet's "no limit")."""
+    return indices[:count] if count > 0 else indices
 
 
 def _at_most(n, k: int):
