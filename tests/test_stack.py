@@ -91,7 +91,8 @@ def test_stock_mmdet_faster_rcnn_trains_a_step_and_predicts_on_cuda(tmp_path):
 def test_import_custom_registers_and_adds_no_third_party_module(tmp_path):
     """``import custom`` (what every config's custom_imports does) imports classicdet's
     registering subpackages and nothing from outside that mmdet's own packages do not import
-    already; tool logic, plotting, evaluation and the course's fundamentals load on use."""
+    already (onnx and onnxruntime load only when a model is exported or run); tool logic,
+    plotting, evaluation and the course's fundamentals load on use."""
     code = '''
 import sys
 import mmdet.datasets, mmdet.engine, mmdet.evaluation, mmdet.models, mmdet.visualization
@@ -105,7 +106,7 @@ print('sklearn' in sys.modules, 'matplotlib.pyplot' in sys.modules)
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout.splitlines()
     assert out[0] == "['custom']"
-    assert out[1] == "['datasets', 'engine', 'evaluation', 'models', 'utils']"
+    assert out[1] == "['datasets', 'deploy', 'engine', 'evaluation', 'models', 'utils']"
 
 
 def test_a_config_run_loads_checkpoints_through_the_safe_loader(tmp_path):
