@@ -248,13 +248,16 @@ def test_export_onnx_then_test_infer_and_api_give_the_checkpoints_results(digits
     assert f'{onnx_file} written (opset 17, input any size, 10 classes' in proc.stdout
     assert json.loads((tmp_path / 'model.json').read_text())['classes'] == list('0123456789')
 
-    def maps(model_file):
-        proc = run_tool('tools/test.py', CONFIG, model_file, '--work-dir', tmp_path,
+    def maps(model_file, *extra):
+        proc = run_tool('tools/test.py', CONFIG, model_file, '--work-dir', tmp_path, *extra,
                         '--cfg-options', *tiny_options(digits, 4))
         return {k: float(v) for k, v in re.findall(r'coco/(bbox_mAP\w*)=(-?[0-9.]+)',
                                                    proc.stdout)}
 
-    checkpoint, exported = maps(trained / 'iter_8.pth'), maps(onnx_file)
+    checkpoint = maps(trained / 'iter_8.pth')
+    exported = maps(onnx_file, '--show-dir', tmp_path / 'show', '--out', tmp_path / 'dets.json')
+    assert len(list((tmp_path / 'show').glob('*.png'))) == 6  # drawn beside ground truth
+    assert len(json.loads((tmp_path / 'dets.json').read_text())) > 0
     assert checkpoint['bbox_mAP_50'] > 0
     assert set(exported) == set(checkpoint)
     for key, value in checkpoint.items():

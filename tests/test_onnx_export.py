@@ -273,6 +273,13 @@ def test_bad_options_are_named(tmp_path):
     with pytest.raises(CLIError, match=r'junk.onnx: onnxruntime cannot load it'):
         OnnxRuntimeDetector(str(tmp_path / 'junk.onnx'))
     assert is_onnx('a/B.ONNX') and not is_onnx('a.pth')
+    from custom.apis.deploy import use_onnx_model
+    cfg = load_config(R18)
+    with pytest.raises(CLIError, match=r'^--launcher pytorch: an .onnx model runs in one'):
+        use_onnx_model(cfg, str(tmp_path / 'junk.onnx'), launcher='pytorch')
+    use_onnx_model(cfg, str(tmp_path / 'junk.onnx'))
+    assert cfg.model.type == 'OnnxRuntimeDetector' and cfg.load_from is None
+    assert cfg.model.test_cfg.rcnn.max_per_img == 100  # what sliced inference reads
     model.roi_head.test_cfg.nms.offset = 1  # mmdet 1.x's "+1" box areas
     with pytest.raises(CLIError, match=r'^model.test_cfg.rcnn.nms.offset: the graph runs NMS'):
         FasterRCNNGraph(model)

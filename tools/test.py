@@ -48,7 +48,7 @@ def main(argv=None):
     from custom.apis.evaluation import move_results_file
     from custom.evaluation.checkpoint_check import check_checkpoint_matches
     if is_onnx(args.checkpoint):
-        use_onnx_model(cfg, args.checkpoint, resolve_device(None))
+        use_onnx_model(cfg, args.checkpoint, resolve_device(None), args.launcher)
     runner = Runner.from_cfg(cfg)
     if not is_onnx(args.checkpoint):
         check_checkpoint_matches(runner.model, args.checkpoint)

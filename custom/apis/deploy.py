@@ -64,14 +64,22 @@ def export_detector(config: str, checkpoint: str, out: str, opset: int = DEFAULT
     return meta
 
 
-def use_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu') -> Config:
+def use_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu',
+                   launcher: str = 'none') -> Config:
     """Make ``cfg``'s model the exported graph run by onnxruntime (in place).
 
     The data, evaluator, visualisation and slicing settings stay the config's; nothing is
     loaded from a checkpoint.
+
+    Raises:
+        CLIError: No such file, or a distributed launcher (the graph has no parameters for
+            mmengine's distributed wrapper; one process runs it).
     """
     if not osp.isfile(onnx_file):
         raise CLIError(f'{onnx_file}: no such ONNX file')
+    if launcher != 'none':
+        raise CLIError(f'--launcher {launcher}: an .onnx model runs in one process; '
+                       'run tools/test.py without a launcher')
     cfg.model = dict(type='OnnxRuntimeDetector', onnx_file=onnx_file, device=device,
                      test_cfg=cfg.model.get('test_cfg'))
     cfg.load_from = None

@@ -6,6 +6,7 @@ import os.path as osp
 
 import numpy as np
 import torch
+from mmdet.models.utils import samplelist_boxtype2tensor
 from mmdet.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
@@ -62,6 +63,9 @@ class OnnxRuntimeDetector(BaseModel):
     def test_step(self, data: dict) -> list:
         """Detections for each packed image (see the class docstring)."""
         samples = data['data_samples']
+        # What a detector's data preprocessor does (boxtype2tensor): ground-truth boxes as
+        # plain tensors, which the visualization hook draws.
+        samplelist_boxtype2tensor(samples)
         for image, sample in zip(data['inputs'], samples):
             boxes, scores, labels = self.predict_array(
                 image.numpy()[None].astype(np.float32), sample.ori_shape[:2])
