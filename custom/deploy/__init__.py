@@ -1,6 +1,7 @@
 """Deployment: a detector exported as one ONNX graph, and that graph run by onnxruntime
 (registered as ``OnnxRuntimeDetector``)."""
-from .faster_rcnn_graph import FasterRCNNGraph, check_exportable
+from .export_check import check_exportable
+from .faster_rcnn_graph import FasterRCNNGraph
 from .onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx, read_sidecar, sidecar_path
 from .onnx_runtime_detector import OnnxRuntimeDetector
 
