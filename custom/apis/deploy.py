@@ -12,7 +12,7 @@ from custom.evaluation.build_detector import build_detector
 from .cli import CLIError
 from .config import ensure_writable_dir, load_config
 
-__all__ = ['export_detector', 'is_onnx', 'use_onnx_model', 'example_size']
+__all__ = ['export_detector', 'is_onnx', 'onnx_model_config', 'use_onnx_model', 'example_size']
 
 
 def is_onnx(path: str) -> bool:
@@ -80,7 +80,13 @@ def use_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu',
     if launcher != 'none':
         raise CLIError(f'--launcher {launcher}: an .onnx model runs in one process; '
                        'run tools/test.py without a launcher')
-    cfg.model = dict(type='OnnxRuntimeDetector', onnx_file=onnx_file, device=device,
-                     test_cfg=cfg.model.get('test_cfg'))
+    cfg.model = onnx_model_config(cfg, onnx_file, device)
     cfg.load_from = None
     return cfg
+
+
+def onnx_model_config(cfg: Config, onnx_file: str, device: str = 'cpu') -> dict:
+    """The model dict of an exported graph run by onnxruntime, keeping ``cfg``'s
+    ``model.test_cfg`` (sliced inference reads it)."""
+    return dict(type='OnnxRuntimeDetector', onnx_file=onnx_file, device=device,
+                test_cfg=cfg.model.get('test_cfg'))

@@ -25,6 +25,7 @@ from custom.evaluation.build_detector import build_detector
 
 from .cli import CLIError
 from .config import load_config, resolve_device
+from .deploy import is_onnx, onnx_model_config
 
 
 class ClassicDetInferencer(DetInferencer):
@@ -37,10 +38,9 @@ class ClassicDetInferencer(DetInferencer):
     (:class:`custom.deploy.OnnxRuntimeDetector`)."""
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
-        if str(weights).lower().endswith('.onnx'):
+        if is_onnx(weights):
             from mmdet.registry import MODELS
-            return MODELS.build(dict(type='OnnxRuntimeDetector', onnx_file=weights,
-                                     device=device, test_cfg=cfg.model.get('test_cfg')))
+            return MODELS.build(onnx_model_config(cfg, weights, device))
         return build_detector(cfg, weights, device, test_time_hooks=True)
 
 

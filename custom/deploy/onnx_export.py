@@ -97,10 +97,10 @@ def export_onnx(detector: nn.Module, out: str, example_size: tuple[int, int],
                      scores='(K,) float32, best first',
                      labels='(K,) int64 index into classes'),
         # The graph does these; listed for runtimes that must feed it.
-        bgr_to_rgb=bool(pre._channel_conversion),
+        bgr_to_rgb=graph.bgr_to_rgb,
         mean=[round(float(v), 6) for v in pre.mean.flatten()],
         std=[round(float(v), 6) for v in pre.std.flatten()],
-        pad_size_divisor=int(pre.pad_size_divisor),
+        pad_size_divisor=graph.pad_divisor,
         dynamic=dynamic,
         input_size=None if dynamic else [h, w],
     )
