@@ -1,5 +1,4 @@
-"""The error every classicdet tool turns into one line (see ``custom.apis.cli``)."""
+"""The library's error type (:class:`custom.core.errors.InputError`) under its earlier name."""
+from custom.core.errors import InputError as CLIError
 
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line naming the file or option, exit code 1."""
+__all__ = ['CLIError']
