@@ -49,7 +49,8 @@ def test_tile_windows_of_an_image_and_a_tile_larger_than_it():
     (dict(size=[1, 2, 3]), r'--slice-size: must be one or two positive'),
     (dict(size=64, overlap=1.0), r'--slice-overlap: must be in \[0, 1\), got 1.0'),
     (dict(size=64, overlap=-0.1), r'--slice-overlap: must be in \[0, 1\), got -0.1'),
-    (dict(size=64, merge='wbf'), r"--slice-merge: must be one of \('ios', 'nms'\), got 'wbf'"),
+    (dict(size=64, merge='wbf'),
+     r"--slice-merge: must be one of \('ios', 'nms', 'nmm'\), got 'wbf'"),
 ])
 def test_bad_settings_are_one_line_errors_naming_the_option(options, message):
     with pytest.raises(CLIError, match=message):

@@ -20,8 +20,9 @@ def add_slicing_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--no-full-pass', action='store_true',
                        help='leave out the pass over the whole image')
     group.add_argument('--slice-merge', choices=MERGES, default='ios',
-                       help="merge by intersection over the smaller box ('ios', default) or "
-                            "IoU ('nms')")
+                       help="merge by intersection over the smaller box ('ios', default), "
+                            "IoU ('nms'), or fuse same-class boxes whose intersection over "
+                            "the smaller passes 0.5 into their union ('nmm', as SAHI)")
 
 
 def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:

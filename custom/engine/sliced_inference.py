@@ -15,14 +15,14 @@ Settings (``model.test_cfg.slicing`` in a config, ``--slice-size`` / ``--slice-o
 - ``size``: tile side in pixels, or (height, width);
 - ``overlap``: fraction of a tile shared with its neighbour, in [0, 1), default 0.2;
 - ``full_pass``: also detect on the whole image, default True;
-- ``merge``: ``'ios'`` (default) or ``'nms'``, see :func:`merge_detections`;
+- ``merge``: ``'ios'`` (default), ``'nms'`` or ``'nmm'``, see :func:`merge_detections` and
+  :func:`non_maximum_merge`;
 - ``iou_threshold``: the merge's threshold, default 0.5;
 - ``batch_size``: tiles per forward pass, default 8.
 """
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,8 +34,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from custom.utils.errors import CLIError
+from custom.utils.tile_grid import axis_starts, tile_grid  # noqa: F401  (axis_starts: API)
 
-MERGES = ('ios', 'nms')
+MERGES = ('ios', 'nms', 'nmm')
 
 
 @dataclass(frozen=True)
@@ -101,22 +102,10 @@ class SliceSettings:
                     batch_size=self.batch_size)
 
 
-def axis_starts(length: int, tile: int, overlap: float) -> list[int]:
-    """Starts of the tiles along one axis: a step of ``tile * (1 - overlap)``, the last tile
-    moved inwards to end at the image's edge (no padding); one tile if it covers the axis."""
-    if tile >= length:
-        return [0]
-    step = max(1, int(round(tile * (1 - overlap))))
-    count = math.ceil((length - tile) / step) + 1
-    return sorted({min(i * step, length - tile) for i in range(count)})
-
-
 def tile_windows(height: int, width: int, settings: SliceSettings) -> list[tuple[int, ...]]:
-    """(x1, y1, x2, y2) of every tile, row by row; together they cover the image exactly."""
-    tile_h, tile_w = min(settings.size[0], height), min(settings.size[1], width)
-    return [(x, y, x + tile_w, y + tile_h)
-            for y in axis_starts(height, tile_h, settings.overlap)
-            for x in axis_starts(width, tile_w, settings.overlap)]
+    """(x1, y1, x2, y2) of every tile, row by row; together they cover the image exactly
+    (:func:`custom.utils.tile_grid.tile_grid`, the grid the tiled training sets use too)."""
+    return tile_grid(height, width, *settings.size, settings.overlap)
 
 
 def intersection_over_smaller(box: Tensor, boxes: Tensor) -> Tensor:
@@ -161,6 +150,44 @@ def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, merge: str 
                           <= iou_threshold]
     keep = torch.stack(keep)
     return keep[scores[keep].argsort(descending=True, stable=True)][:max_per_img]
+
+
+def non_maximum_merge(bboxes: Tensor, scores: Tensor, labels: Tensor,
+                      threshold: float = 0.5,
+                      max_per_img: int = 100) -> tuple[Tensor, Tensor]:
+    """Greedy non-maximum merging (SAHI's ``GREEDYNMM`` with its IoS measure): the pieces of
+    an object cut at tile borders fuse into one box.
+
+    Class by class, best score first: the best box left takes every box of its class left
+    whose intersection over the smaller of the two boxes is above ``threshold`` (measured
+    against the best box itself), and becomes the union (enclosing box) of them all, keeping
+    the best box's score, the maximum of the group's.
+
+    Args:
+        bboxes (Tensor): (K, 4) x1y1x2y2.
+        scores (Tensor): (K,).
+        labels (Tensor): (K,).
+
+    Returns:
+        tuple[Tensor, Tensor]: (M,) long indices of the best box of each group, best score
+        first, M <= max_per_img; (M, 4) the merged boxes.
+    """
+    if len(bboxes) == 0:
+        return torch.empty(0, dtype=torch.long, device=bboxes.device), bboxes[:0]
+    keep, merged = [], []
+    for label in labels.unique().tolist():
+        members = (labels == label).nonzero().squeeze(1)
+        order = members[scores[members].argsort(descending=True, stable=True)]
+        while order.numel():
+            best, order = order[0], order[1:]
+            fused = intersection_over_smaller(bboxes[best], bboxes[order]) > threshold
+            group = torch.cat([bboxes[best][None], bboxes[order[fused]]])
+            keep.append(best)
+            merged.append(torch.cat([group[:, :2].min(0).values, group[:, 2:].max(0).values]))
+            order = order[~fused]
+    keep, merged = torch.stack(keep), torch.stack(merged)
+    rank = scores[keep].argsort(descending=True, stable=True)[:max_per_img]
+    return keep[rank], merged[rank]
 
 
 def tile_pipeline(test_pipeline: list) -> Compose:
@@ -224,9 +251,14 @@ def sliced_predict(model: nn.Module, image: np.ndarray, pipeline: Compose,
             labels.append(pred.labels)
     merged = InstanceData(metainfo=dict(num_tiles=len(windows)))
     bboxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
-    keep = merge_detections(bboxes, scores, labels, settings.merge, settings.iou_threshold,
-                            max_per_img)
-    merged.bboxes, merged.scores, merged.labels = bboxes[keep], scores[keep], labels[keep]
+    if settings.merge == 'nmm':
+        keep, fused = non_maximum_merge(bboxes, scores, labels, settings.iou_threshold,
+                                        max_per_img)
+    else:
+        keep = merge_detections(bboxes, scores, labels, settings.merge,
+                                settings.iou_threshold, max_per_img)
+        fused = bboxes[keep]
+    merged.bboxes, merged.scores, merged.labels = fused, scores[keep], labels[keep]
     return merged
 
 
