@@ -123,11 +123,12 @@ def test_infer_writes_png_and_json_and_names_corrupt_file(digits, trained, tmp_p
         img = cv2.imread(str(out / 'vis' / f'{name}.png'))
         assert img is not None and img.shape[2] == 3
         pred = json.loads((out / 'preds' / f'{name}.json').read_text())
-        assert pred['image'].endswith(f'{name}.png') and isinstance(pred['detections'], list)
-        for det in pred['detections']:
-            assert set(det) == {'bbox', 'score', 'label', 'name'} and det['score'] >= 0.0
-            x1, y1, x2, y2 = det['bbox']
-            assert x2 >= x1 and y2 >= y1 and det['name'] == str(det['label'])
+        assert pred['image'].endswith(f'{name}.png')
+        assert set(pred) == {'image', 'bboxes', 'labels', 'scores', 'names'}
+        assert len(pred['bboxes']) == len(pred['labels']) == len(pred['scores'])
+        for (x1, y1, x2, y2), label, score, class_name in zip(
+                pred['bboxes'], pred['labels'], pred['scores'], pred['names']):
+            assert x2 >= x1 and y2 >= y1 and class_name == str(label) and score >= 0.0
 
 
 def test_python_api_predicts(digits, trained):
@@ -267,7 +268,7 @@ def test_export_onnx_then_test_infer_and_api_give_the_checkpoints_results(digits
     out = tmp_path / 'infer'
     run_tool('tools/infer.py', image, CONFIG, onnx_file, '--out-dir', out, '--score-thr', '0.0')
     assert (out / 'vis' / f'{image.stem}.png').is_file()
-    infer_dets = json.loads((out / 'preds' / f'{image.stem}.json').read_text())['detections']
+    infer_dets = json.loads((out / 'preds' / f'{image.stem}.json').read_text())['bboxes']
 
     from custom.apis import Detector
     ours = Detector(CONFIG, str(onnx_file), device='cpu').predict(str(image))

@@ -54,8 +54,8 @@ folder = sys.argv[1]
 name = sorted(os.listdir(folder))[0]
 pred = json.load(open(os.path.join(folder, name)))
 print(f"prediction for {pred['image']}:")
-for det in pred['detections']:
-    print(f"  {det['name']}  score {det['score']:.3f}  box {det['bbox']}")
+for name, score, box in zip(pred['names'], pred['scores'], pred['bboxes']):
+    print(f"  {name}  score {score:.3f}  box {box}")
 PY
 
 step "training curves"

@@ -1,14 +1,17 @@
 """Detect objects in an image, a folder or a glob.
 
 ``python tools/infer.py INPUTS CONFIG CKPT|MODEL.onnx --out-dir DIR [--score-thr 0.3]
-[--device cpu|cuda] [--slice-size S | H W] [--slice-overlap R] [--no-full-pass]``
-writes DIR/vis/NAME.png and DIR/preds/NAME.json; unreadable images are named and skipped, and
-the exit code is non-zero if any failed.
+[--device cpu|cuda] [--batch-size N] [--ann-file COCO.json] [--slice-size S | H W]
+[--slice-overlap R] [--no-full-pass] [--slice-merge ios|nms|nmm]``
+writes DIR/vis/NAME.png, DIR/preds/NAME.json (mmdet inferencer keys: bboxes x1y1x2y2, labels,
+scores, plus names) and one COCO results file for all images, DIR/coco_results.json (bbox
+x,y,w,h, category_id, image_id; the ids from --ann-file, else DIR/coco_images.json lists the
+images). Unreadable images are named and skipped, and the exit code is non-zero if any failed.
 """
 import argparse
 import sys
 
-from custom.apis.cli import exit_on_error
+from custom.apis.cli import CLIError, exit_on_error
 from custom.apis.slicing_options import add_slicing_args, slicing_from_args
 
 
@@ -21,6 +24,10 @@ def parse_args(argv):
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--score-thr', type=float, default=0.3, help='minimum score to keep')
     parser.add_argument('--device', default=None, help='cpu, cuda or cuda:N (default: auto)')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='images per forward pass, grouped by size (default 1)')
+    parser.add_argument('--ann-file', help='COCO annotation file listing the inputs: the '
+                        "results' image_id and category_id are its ids")
     parser.add_argument('--debug', action='store_true', help='show tracebacks')
     add_slicing_args(parser)
     return parser.parse_args(argv)
@@ -32,17 +39,24 @@ def main(argv=None):
     slicing = slicing_from_args(args)
     from custom.apis import Detector, collect_images, infer_images
     from custom.apis.config import ensure_writable_dir
+    from custom.evaluation.coco_results import CocoResults
+    if args.batch_size < 1:
+        raise CLIError(f'--batch-size: must be >= 1, got {args.batch_size}')
     paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
     detector = Detector(args.config, args.checkpoint, device=args.device,
                         **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
                                 full_pass=slicing.full_pass, slice_merge=slicing.merge)
                            if slicing else {}))
-    report = infer_images(detector, paths, args.out_dir, args.score_thr)
+    coco = CocoResults(detector.classes, args.ann_file)
+    report = infer_images(detector, paths, args.out_dir, args.score_thr,
+                          batch_size=args.batch_size, coco=coco)
+    written = coco.write(args.out_dir)
     for path, problem in report.failed:
         print(f'failed: {problem}', file=sys.stderr)
     print(f'{len(report.written)} image(s) written to {args.out_dir}/vis and '
-          f'{args.out_dir}/preds; {len(report.failed)} failed')
+          f'{args.out_dir}/preds; COCO results in {" and ".join(written)}; '
+          f'{len(report.failed)} failed')
     return 1 if report.failed else 0
 
 

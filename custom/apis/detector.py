@@ -57,7 +57,8 @@ class Detector:
             ``model.test_cfg.slicing`` if it has one, else no slicing.
         slice_overlap (float): Fraction a tile shares with its neighbour. Defaults to 0.2.
         full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
-        slice_merge (str): 'ios' or 'nms', how tiles' detections merge. Defaults to 'ios'.
+        slice_merge (str): 'ios', 'nms' or 'nmm', how tiles' detections merge. Defaults
+            to 'ios'.
     """
 
     def __init__(self, config: str, checkpoint: str, device: str | None = None,
@@ -92,27 +93,44 @@ class Detector:
         """
         if isinstance(image, str):
             image = read_image(image)
+        if self.slicing is None:
+            return self.predict_batch([image], score_thr, return_vis)[0]
+        pred = sliced_predict(self.inferencer.model, image, self.tile_pipeline, self.slicing,
+                              max_per_img=max_detections(self.inferencer.model))
+        vis = None
+        if return_vis:
+            sample = DetDataSample(pred_instances=pred)
+            vis = self.inferencer.visualize([image], [sample], return_vis=True,
+                                            no_save_vis=True, pred_score_thr=score_thr)[0]
+        return self._as_result(pred, score_thr, vis, return_vis, num_tiles=pred.num_tiles)
+
+    def predict_batch(self, images: list[np.ndarray], score_thr: float = 0.0,
+                      return_vis: bool = False) -> list[dict[str, Any]]:
+        """:meth:`predict` on several BGR uint8 arrays, in one forward pass when they can be.
+
+        Images of one size give the detections they give one by one; images of different
+        sizes are padded to the largest, which can change a few proposals near the padding
+        (``tools/infer.py --batch-size`` groups images by size for that reason). With
+        slicing, the tiles of each image are what is batched, one image after the other.
+
+        Returns:
+            list[dict]: One :meth:`predict` result per image, in order.
+        """
         if self.slicing is not None:
-            pred = sliced_predict(self.inferencer.model, image, self.tile_pipeline,
-                                  self.slicing, max_per_img=max_detections(
-                                      self.inferencer.model))
-            vis = None
-            if return_vis:
-                sample = DetDataSample(pred_instances=pred)
-                vis = self.inferencer.visualize([image], [sample], return_vis=True,
-                                                no_save_vis=True, pred_score_thr=score_thr)[0]
-            extra = dict(num_tiles=pred.num_tiles)
-        else:
-            out = self.inferencer(image, return_vis=return_vis, no_save_vis=True,
-                                  pred_score_thr=score_thr, return_datasamples=True)
-            pred = out['predictions'][0].pred_instances
-            vis = out['visualization'][0] if return_vis else None
-            extra = {}
+            return [self.predict(image, score_thr, return_vis) for image in images]
+        out = self.inferencer(list(images), batch_size=len(images), return_vis=return_vis,
+                              no_save_vis=True, pred_score_thr=score_thr,
+                              return_datasamples=True)
+        visualizations = out['visualization'] if return_vis else [None] * len(images)
+        return [self._as_result(sample.pred_instances, score_thr, vis, return_vis)
+                for sample, vis in zip(out['predictions'], visualizations)]
+
+    def _as_result(self, pred, score_thr: float, vis, return_vis: bool,
+                   **extra) -> dict[str, Any]:
         keep = pred.scores >= score_thr
-        boxes = pred.bboxes[keep].cpu().numpy()
-        scores = pred.scores[keep].cpu().numpy()
         labels = pred.labels[keep].cpu().numpy().astype(int)
-        result = dict(boxes=boxes, scores=scores, labels=labels,
+        result = dict(boxes=pred.bboxes[keep].cpu().numpy(),
+                      scores=pred.scores[keep].cpu().numpy(), labels=labels,
                       names=[self.class_name(i) for i in labels], **extra)
         if return_vis:
             result['vis'] = vis

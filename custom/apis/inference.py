@@ -8,10 +8,14 @@ import os.path as osp
 from dataclasses import dataclass, field
 
 import cv2
+import numpy as np
 from tqdm import tqdm
+
+from custom.evaluation.coco_results import CocoResults
 
 from .cli import CLIError
 from .config import ensure_writable_dir
+from .detector import read_image
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -44,39 +48,68 @@ class InferenceReport:
 
 
 def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.3,
-                 progress: bool = True) -> InferenceReport:
-    """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``.
+                 progress: bool = True, batch_size: int = 1,
+                 coco: CocoResults | None = None) -> InferenceReport:
+    """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``
+    (:func:`prediction_to_json`), and add each image's detections to ``coco``.
 
-    Unreadable images are reported in the returned report and skipped; the others go on.
+    Unreadable images, and with an annotation file images it does not list, are reported in
+    the returned report and skipped; the others go on.
+
+    Args:
+        batch_size (int): Images per forward pass. Images are grouped by size (an image
+            waits for ``batch_size - 1`` others of its size, or the end), so a batch gives
+            the detections its images give one by one. Defaults to 1.
+        coco (CocoResults, optional): Collects the COCO results; the caller writes them.
     """
     vis_dir = ensure_writable_dir(osp.join(out_dir, 'vis'))
     pred_dir = ensure_writable_dir(osp.join(out_dir, 'preds'))
     report = InferenceReport()
-    bar = tqdm(paths, disable=not progress, desc='inference', unit='img')
-    for path in bar:
+    bar = tqdm(total=len(paths), disable=not progress, desc='inference', unit='img')
+    waiting: dict[tuple[int, ...], list[tuple[int, str, np.ndarray]]] = {}
+
+    def run(batch: list[tuple[int, str, np.ndarray]]) -> None:
+        results = detector.predict_batch([image for _, _, image in batch], score_thr=score_thr,
+                                         return_vis=True)
+        for (index, path, image), result in zip(batch, results):
+            if 'num_tiles' in result:  # sliced inference: detector runs on this image
+                bar.set_postfix_str(f'{osp.basename(path)}: {result["num_tiles"]} tiles')
+            name = osp.splitext(osp.basename(path))[0]
+            cv2.imwrite(osp.join(vis_dir, name + '.png'),
+                        cv2.cvtColor(result['vis'], cv2.COLOR_RGB2BGR))
+            with open(osp.join(pred_dir, name + '.json'), 'w') as f:
+                json.dump(prediction_to_json(path, result), f, indent=1)
+            if coco is not None:
+                coco.add(path, *image.shape[:2], result['boxes'], result['scores'],
+                         result['labels'], index=index)
+            report.written.append(path)
+        bar.update(len(batch))
+
+    for index, path in enumerate(paths):
         try:
-            result = detector.predict(path, score_thr=score_thr, return_vis=True)
+            if coco is not None:
+                coco.image_id(path, index)  # an --ann-file that lacks it: named, skipped
+            image = read_image(path)
         except CLIError as err:
             report.failed.append((path, str(err)))
+            bar.update(1)
             continue
-        if 'num_tiles' in result:  # sliced inference: detector runs on this image
-            bar.set_postfix_str(f'{osp.basename(path)}: {result["num_tiles"]} tiles')
-        name = osp.splitext(osp.basename(path))[0]
-        cv2.imwrite(osp.join(vis_dir, name + '.png'), cv2.cvtColor(result['vis'],
-                                                                    cv2.COLOR_RGB2BGR))
-        with open(osp.join(pred_dir, name + '.json'), 'w') as f:
-            json.dump(prediction_to_json(path, result), f, indent=1)
-        report.written.append(path)
+        group = waiting.setdefault(image.shape, [])
+        group.append((index, path, image))
+        if len(group) == batch_size:
+            run(waiting.pop(image.shape))
+    for group in waiting.values():
+        run(group)
+    bar.close()
     return report
 
 
 def prediction_to_json(path: str, result: dict) -> dict:
-    """A JSON-ready record: file, and per detection its box, score, label and class name."""
-    return dict(
-        image=path,
-        detections=[
-            dict(bbox=[round(float(v), 2) for v in box], score=round(float(score), 4),
-                 label=int(label), name=name)
-            for box, score, label, name in zip(result['boxes'], result['scores'],
-                                               result['labels'], result['names'])
-        ])
+    """A JSON-ready record with the keys of mmdet's ``DetInferencer``: ``bboxes`` (K lists
+    of x1, y1, x2, y2 pixels), ``labels`` (K 0-based class indices), ``scores`` (K), and
+    ``names`` (K class names) and ``image`` (the input path)."""
+    return dict(image=path,
+                bboxes=[[round(float(v), 2) for v in box] for box in result['boxes']],
+                labels=[int(label) for label in result['labels']],
+                scores=[round(float(score), 4) for score in result['scores']],
+                names=list(result['names']))
