@@ -68,5 +68,5 @@ def test_configs_state_deltas_not_the_shared_hooks(path):
     text = Path(path).read_text()
     assert "type='ChannelsLastHook'" not in text and "type='FiniteLossHook'" not in text, path
     hooks = [hook['type'] for hook in Config.fromfile(path).custom_hooks]
-    assert hooks[:4] == ['FiniteLossHook', 'RandomStateHook', 'ChannelsLastHook',
-                         'FuseConvBNHook'], path
+    assert hooks[:5] == ['ClassCountCheckHook', 'FiniteLossHook', 'RandomStateHook',
+                         'ChannelsLastHook', 'FuseConvBNHook'], path

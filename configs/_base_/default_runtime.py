@@ -12,6 +12,8 @@ default_hooks = dict(
         save_best='coco/bbox_mAP',
         rule='greater'))
 
+# ClassCountCheckHook: training, validation and testing refuse, in one line, a head whose
+# num_classes is not the dataset's class count.
 # FiniteLossHook: 'stop' ends the run on a NaN/inf loss before the update; 'skip' drops that
 # step instead. RandomStateHook: a resumed run draws the same random samples as an
 # uninterrupted one. ChannelsLastHook: NHWC convolutions, 10-18% faster training on the CPU
@@ -22,6 +24,7 @@ default_hooks = dict(
 # FineTuneCheckpointHook: a run that starts from a checkpoint (load_from, tools/train.py
 # --load-from) loads the weights that fit and names the layers it re-initialises.
 custom_hooks = [
+    dict(type='ClassCountCheckHook'),
     dict(type='FiniteLossHook', action='stop'),
     dict(type='RandomStateHook'),
     dict(type='ChannelsLastHook'),

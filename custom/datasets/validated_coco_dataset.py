@@ -4,10 +4,12 @@ from __future__ import annotations
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path
+from mmengine.logging import print_log
 
 from .coco_validation import CocoValidationError, Problem, errors_only, validate_coco, with_file
 
-__all__ = ['VALIDATION_MODES', 'ValidatedCocoDataset', 'format_validation_error']
+__all__ = ['VALIDATION_MODES', 'ValidatedCocoDataset', 'empty_images_note',
+           'format_validation_error']
 
 # 'off': no check; 'json': the annotation file only; 'header': + every image file exists and its
 # header size matches (nothing decoded); 'full': + every image decodes (slow, for the CLI).
@@ -79,3 +81,29 @@ class ValidatedCocoDataset(CocoDataset):
         if errors:
             raise CocoValidationError(format_validation_error(errors, str(self.ann_file), img_dir),
                                       errors)
+
+    def filter_data(self) -> list[dict]:
+        """mmdet's filtering (``filter_cfg``), then, for a training set, one log line saying
+        how many images have no boxes and whether ``filter_cfg.filter_empty_gt`` kept them
+        (mmdet drops them without a word); the line is also :attr:`empty_images_note`."""
+        kept = super().filter_data()
+        self.empty_images_note = None
+        if not self.test_mode:
+            self.empty_images_note = empty_images_note(
+                str(self.ann_file), self.data_list, len(kept),
+                bool((self.filter_cfg or {}).get('filter_empty_gt', False)))
+            print_log(self.empty_images_note, logger='current')
+        return kept
+
+
+def empty_images_note(ann_file: str, data_list: list[dict], kept: int,
+                      filter_empty_gt: bool) -> str:
+    """``'<ann_file>: E of N training images have no boxes, dropped|kept (...); K used'``."""
+    empty = sum(1 for info in data_list if not info.get('instances'))
+    if filter_empty_gt:
+        fate = ('dropped (filter_cfg.filter_empty_gt=True; set it to False to train on them '
+                'as background)') if empty else 'none to drop'
+    else:
+        fate = 'kept as background (filter_cfg.filter_empty_gt=False)'
+    return (f'{ann_file}: {empty} of {len(data_list)} training images have no boxes, {fate}; '
+            f'{kept} images used')

@@ -8,6 +8,7 @@ from .channels_last_hook import (
     nchw_only_layers,
     to_channels_last,
 )
+from .class_count_check_hook import ClassCountCheckHook
 from .cpu_distributed_data_parallel import CPUDistributedDataParallel, init_cpu_process_group
 from .crop_pretrain_hook import CropPretrainHook
 from .fine_tune_checkpoint_hook import FineTuneCheckpointHook, fit_state_dict
@@ -27,5 +28,6 @@ __all__ = [
     'ensure_hook', 'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook',
     'assert_finite_parameters', 'capture_random_state', 'restore_random_state',
     'write_atomically', 'SlicedDetector', 'SliceSettings', 'SlicedInferenceHook',
-    'sliced_predict', 'tile_windows', 'FineTuneCheckpointHook', 'fit_state_dict'
+    'sliced_predict', 'tile_windows', 'FineTuneCheckpointHook', 'fit_state_dict',
+    'ClassCountCheckHook'
 ]
