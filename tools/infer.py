@@ -7,6 +7,8 @@ writes DIR/vis/NAME.png, DIR/preds/NAME.json (mmdet inferencer keys: bboxes x1y1
 scores, plus names) and one COCO results file for all images, DIR/coco_results.json (bbox
 x,y,w,h, category_id, image_id; the ids from --ann-file, else DIR/coco_images.json lists the
 images). Unreadable images are named and skipped, and the exit code is non-zero if any failed.
+A video file as INPUTS gives DIR/NAME.mp4 (the detections drawn) and DIR/NAME.jsonl (one JSON
+line per detected frame), every --frame-stride-th frame detected.
 """
 import argparse
 import sys
@@ -17,7 +19,7 @@ from custom.apis.slicing_options import add_slicing_args, slicing_from_args
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description='Run a detector on images')
-    parser.add_argument('inputs', help='image file, folder or glob pattern (quote it)')
+    parser.add_argument('inputs', help='image file, folder, glob pattern (quote it) or a video')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file, or an exported .onnx '
                         '(run by onnxruntime)')
@@ -28,6 +30,8 @@ def parse_args(argv):
                         help='images per forward pass, grouped by size (default 1)')
     parser.add_argument('--ann-file', help='COCO annotation file listing the inputs: the '
                         "results' image_id and category_id are its ids")
+    parser.add_argument('--frame-stride', type=int, default=1,
+                        help='video input: detect on every N-th frame (default 1)')
     parser.add_argument('--debug', action='store_true', help='show tracebacks')
     add_slicing_args(parser)
     return parser.parse_args(argv)
@@ -39,15 +43,26 @@ def main(argv=None):
     slicing = slicing_from_args(args)
     from custom.apis import Detector, collect_images, infer_images
     from custom.apis.config import ensure_writable_dir
+    from custom.apis.predict_video import is_video, open_video, predict_video
     from custom.evaluation.coco_results import CocoResults
     if args.batch_size < 1:
         raise CLIError(f'--batch-size: must be >= 1, got {args.batch_size}')
-    paths = collect_images(args.inputs)
+    video = is_video(args.inputs)
+    if video:
+        open_video(args.inputs).release()  # an unreadable video fails before the model loads
+    else:
+        paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
     detector = Detector(args.config, args.checkpoint, device=args.device,
                         **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
                                 full_pass=slicing.full_pass, slice_merge=slicing.merge)
                            if slicing else {}))
+    if video:
+        done = predict_video(detector, args.inputs, args.out_dir, args.score_thr,
+                             args.frame_stride)
+        print(f'{done.frames_detected} of {done.frames_read} frames detected: {done.video}, '
+              f'{done.jsonl}')
+        return 0
     coco = CocoResults(detector.classes, args.ann_file)
     report = infer_images(detector, paths, args.out_dir, args.score_thr,
                           batch_size=args.batch_size, coco=coco)
