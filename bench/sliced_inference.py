@@ -10,8 +10,8 @@ on 320 px canvases with 24-96 px digits and sees images at 256 px: on a whole 12
 the digits shrink to 2-8 px. Contenders, run in turn on the same images: the detector on the
 whole image, and sliced inference (``custom.engine.sliced_inference``) at each tile size with
 the full pass and the default merge (intersection over the smaller box), plus, at the second
-size, the IoU merge (NMS) and no full pass. mAP is pycocotools' on the same detections the
-tools would write.
+size, the IoU merge (NMS), the fusing merge (greedy NMM, full runs only) and no full pass.
+mAP is pycocotools' on the same detections the tools would write.
 """
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
     second = args.slice_sizes[min(1, len(args.slice_sizes) - 1)]
     settings[f'{second} px tiles, IoU merge (NMS)'] = SliceSettings.from_options(second,
                                                                                  merge='nms')
+    if not args.quick:
+        settings[f'{second} px tiles, fusing merge (NMM)'] = SliceSettings.from_options(
+            second, merge='nmm')
     settings[f'{second} px tiles, no full pass'] = SliceSettings.from_options(
         second, full_pass=False)
 
