@@ -94,3 +94,7 @@ def test_a_file_that_is_not_a_video_is_one_line(tmp_path):
     assert proc.stderr.splitlines()[0] == (
         f"error: {bad}: cannot read this video (not a video, or its codec is not available "
         "to OpenCV's video backend)")
+    proc = run_tool('tools/infer.py', bad, CONFIG, tmp_path / 'no.pth', '--out-dir',
+                    tmp_path / 'out', '--batch-size', '4', check=False)
+    assert proc.returncode == 1 and proc.stderr.splitlines()[0] == (
+        'error: --batch-size: applies to images; a video is detected frame by frame')

@@ -49,6 +49,9 @@ def main(argv=None):
         raise CLIError(f'--batch-size: must be >= 1, got {args.batch_size}')
     video = is_video(args.inputs)
     if video:
+        for flag, given in (('--ann-file', args.ann_file), ('--batch-size', args.batch_size > 1)):
+            if given:
+                raise CLIError(f'{flag}: applies to images; a video is detected frame by frame')
         open_video(args.inputs).release()  # an unreadable video fails before the model loads
     else:
         paths = collect_images(args.inputs)
