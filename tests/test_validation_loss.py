@@ -1,0 +1,140 @@
+"""ValidationLossHook: the training losses on the validation set, without touching training.
+
+A tiny generated digits set and the demo's config, trained a few iterations in-process.
+"""
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import run_tool
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.runner import Runner
+
+from custom.engine.random_state_hook import capture_random_state, restore_random_state
+
+CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('digits')
+    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 6, '--val', 4,
+             '--img-size', 128, '--min-size', 40, '--max-size', 64, '--max-digits', 2,
+             '--seed', 3, '--no-progress')
+    return root
+
+
+def tiny_config(digits: Path, work_dir: Path, max_iters: int = 4, with_hook: bool = True):
+    cfg = Config.fromfile(CONFIG)
+    root = f'{digits}/'
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': root, 'val_dataloader.dataset.data_root': root,
+        'test_dataloader.dataset.data_root': root,
+        'val_evaluator.ann_file': f'{root}annotations/instances_val.json',
+        'train_cfg.max_iters': max_iters, 'train_cfg.val_interval': 2,
+        'train_dataloader.batch_size': 2, 'val_dataloader.batch_size': 2,
+        'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 100,
+        'param_scheduler.0.start_factor': 1.0})
+    cfg.work_dir = str(work_dir)
+    # Two runners in one process: their own message hub and visualizer (both are named
+    # singletons), so that each writes its own scalars.json.
+    cfg.experiment_name = f'val_loss_{uuid.uuid4().hex[:8]}'
+    cfg.visualizer.name = cfg.experiment_name
+    hooks = [h for h in cfg.custom_hooks if h['type'] != 'CropPretrainHook']
+    if not with_hook:
+        hooks = [h for h in hooks if h['type'] != 'ValidationLossHook']
+    cfg.custom_hooks = hooks
+    return cfg
+
+
+def state_after_training(cfg) -> tuple[dict, Runner]:
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}, runner
+
+
+def test_training_with_the_hook_gives_bit_identical_weights_and_logs_val_losses(
+        digits, tmp_path):
+    without, _ = state_after_training(tiny_config(digits, tmp_path / 'a', with_hook=False))
+    with_hook, runner = state_after_training(tiny_config(digits, tmp_path / 'b'))
+    assert without.keys() == with_hook.keys()
+    # Weights and batch-norm statistics (buffers) alike, bit for bit.
+    for name in without:
+        assert torch.equal(without[name], with_hook[name]), name
+    scalars = next((tmp_path / 'b').glob('*/vis_data/scalars.json'))
+    records = [json.loads(line) for line in scalars.read_text().splitlines()]
+    val = [r for r in records if 'coco/bbox_mAP' in r]
+    assert [r['step'] for r in val] == [2, 4]
+    for record in val:
+        for key in ('val/loss', 'val/loss_rpn_cls', 'val/loss_rpn_bbox', 'val/loss_cls',
+                    'val/loss_bbox'):
+            assert key in record and record[key] > 0, (key, record)
+        terms = sum(v for k, v in record.items() if k.startswith('val/loss_'))
+        assert record['val/loss'] == pytest.approx(terms, rel=1e-6)
+
+
+def test_val_losses_equal_model_loss_on_the_same_batches(digits, tmp_path, monkeypatch):
+    """The hook (test pipeline: boxes loaded after the resize) against model.loss on the
+    same images through the training pipeline (boxes resized by mmdet's Resize), each batch
+    from the random state the hook's loss started from."""
+    from mmdet.registry import DATASETS
+
+    import custom.engine.validation_loss_hook as module
+    cfg = tiny_config(digits, tmp_path)
+    cfg.default_hooks.checkpoint.save_best = None  # a validation outside training
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    states = []
+
+    def recording_capture():
+        states.append(capture_random_state())
+        return states[-1]
+
+    monkeypatch.setattr(module, 'capture_random_state', recording_capture)
+    params = {k: v.clone() for k, v in model.state_dict().items()}
+    metrics = runner.val()
+    # The second batch's loss started from the first's state: the sampler's draws were undone.
+    assert len(states) == 2 and torch.equal(states[0]['torch'], states[1]['torch'])
+    # Validation left the weights and the BN statistics as they were and made no gradients.
+    assert all(torch.equal(params[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+    train_set = cfg.train_dataloader.dataset.copy()
+    # The validation images and boxes through the training pipeline.
+    train_set.update(filter_cfg=None, ann_file=cfg.val_dataloader.dataset.ann_file,
+                     data_prefix=cfg.val_dataloader.dataset.data_prefix)
+    dataset = DATASETS.build(train_set)
+    val_set = runner.val_dataloader.dataset
+    val_ids = [val_set.get_data_info(i)['img_id'] for i in range(len(val_set))]
+    by_id = {dataset.get_data_info(i)['img_id']: i for i in range(len(dataset))}
+    model.eval()
+    sums, images = {}, 0
+    for start_index in range(0, len(val_ids), 2):
+        batch = pseudo_collate([dataset[by_id[i]] for i in val_ids[start_index:start_index + 2]])
+        data = model.data_preprocessor(batch, False)
+        restore_random_state(states[0])
+        with torch.no_grad():
+            losses = model.loss(data['inputs'], data['data_samples'])
+        _, log_vars = model.parse_losses(losses)
+        for name, value in log_vars.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * len(data['data_samples'])
+        images += len(data['data_samples'])
+    assert images == 4
+    for name, total in sums.items():
+        assert metrics[f'val/{name}'] == pytest.approx(total / images, rel=1e-5, abs=1e-7), name
+
+
+def test_without_annotations_in_the_pipeline_no_rescale():
+    from mmengine.dataset import Compose
+
+    from custom.engine.validation_loss_hook import gt_in_original_frame
+    test = Compose([dict(type='LoadImageFromFile'), dict(type='Resize', scale=(64, 64)),
+                    dict(type='LoadAnnotations', with_bbox=True)])
+    train = Compose([dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                     dict(type='Resize', scale=(64, 64))])
+    assert gt_in_original_frame(test) is True
+    assert gt_in_original_frame(train) is False
+    assert gt_in_original_frame(Compose([dict(type='LoadImageFromFile')])) is False
