@@ -1,4 +1,5 @@
-"""ValidationLossHook: the training losses on the validation set, without touching training.
+"""ValidationLossHook: the training losses on the validation set, without touching training;
+and the TensorBoard event files that ``tools/train.py --tensorboard`` adds.
 
 A tiny generated digits set and the demo's config, trained a few iterations in-process.
 """
@@ -6,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import run_tool
@@ -13,6 +15,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
+from custom.apis.runs import add_tensorboard
 from custom.engine.random_state_hook import capture_random_state, restore_random_state
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
@@ -58,8 +61,11 @@ def state_after_training(cfg) -> tuple[dict, Runner]:
 
 def test_training_with_the_hook_gives_bit_identical_weights_and_logs_val_losses(
         digits, tmp_path):
+    """Also: the TensorBoard event file holds every scalar of scalars.json, same names,
+    steps and values."""
     without, _ = state_after_training(tiny_config(digits, tmp_path / 'a', with_hook=False))
-    with_hook, runner = state_after_training(tiny_config(digits, tmp_path / 'b'))
+    with_hook, runner = state_after_training(
+        add_tensorboard(tiny_config(digits, tmp_path / 'b')))
     assert without.keys() == with_hook.keys()
     # Weights and batch-norm statistics (buffers) alike, bit for bit.
     for name in without:
@@ -74,6 +80,38 @@ def test_training_with_the_hook_gives_bit_identical_weights_and_logs_val_losses(
             assert key in record and record[key] > 0, (key, record)
         terms = sum(v for k, v in record.items() if k.startswith('val/loss_'))
         assert record['val/loss'] == pytest.approx(terms, rel=1e-6)
+    assert_event_file_matches(scalars, records)
+
+
+def assert_event_file_matches(scalars: Path, records: list[dict]) -> None:
+    """Read the event file beside ``scalars`` with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = list(scalars.parent.glob('events.out.tfevents.*'))
+    assert len(events) == 1, events
+    reader = EventAccumulator(str(events[0]), size_guidance={'scalars': 0})
+    reader.Reload()
+    tags = set(reader.Tags()['scalars'])
+    expected = {}
+    for record in records:
+        for key, value in record.items():
+            if key != 'step':
+                expected.setdefault(key, []).append((record['step'], value))
+    assert {'loss', 'loss_rpn_cls', 'coco/bbox_mAP', 'val/loss', 'val/loss_cls'} <= tags
+    for key, points in expected.items():
+        assert key in tags, key
+        logged = [(e.step, e.value) for e in reader.Scalars(key)]
+        assert [s for s, _ in logged] == [s for s, _ in points], key
+        np.testing.assert_allclose([v for _, v in logged], [v for _, v in points],
+                                   rtol=1e-6, err_msg=key)
+
+
+def test_tensorboard_option_adds_the_backend_once(tmp_path):
+    from custom.apis.runs import prepare_train_config
+    cfg = Config.fromfile(CONFIG)
+    prepare_train_config(cfg, CONFIG, str(tmp_path), tensorboard=True)
+    add_tensorboard(cfg)
+    types = [b['type'] for b in cfg.visualizer.vis_backends]
+    assert types == ['LocalVisBackend', 'TensorboardVisBackend']
 
 
 def test_val_losses_equal_model_loss_on_the_same_batches(digits, tmp_path, monkeypatch):
