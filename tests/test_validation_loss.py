@@ -176,3 +176,26 @@ def test_without_annotations_in_the_pipeline_no_rescale():
     assert gt_in_original_frame(test) is True
     assert gt_in_original_frame(train) is False
     assert gt_in_original_frame(Compose([dict(type='LoadImageFromFile')])) is False
+
+
+def test_predictions_are_the_same_with_the_shared_forward(digits, tmp_path):
+    """The hook's validation step predicts exactly what the model's own one does."""
+    from custom.engine.validation_loss_hook import ValidationLossHook
+    cfg = tiny_config(digits, tmp_path)
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # keep the random model's boxes: a real check
+    runner = Runner.from_cfg(cfg)
+    model = runner.model.eval()
+    batch = next(iter(runner.val_dataloader))
+    with torch.no_grad():
+        plain = model.val_step(batch)
+    hook = ValidationLossHook()
+    hook.before_val(runner)
+    with torch.no_grad():
+        hooked = model.val_step(batch)
+    hook.after_val(runner)
+    assert 'val_step' not in model.__dict__
+    for a, b in zip(plain, hooked):
+        assert len(a.pred_instances) > 0
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a.pred_instances[key], b.pred_instances[key]), key
+    assert hook._images == 2 and hook._sums['loss'] > 0

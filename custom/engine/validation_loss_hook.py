@@ -1,8 +1,9 @@
 """Validation loss: the training losses on the validation set, at every validation.
 
-Each validation batch goes through the backbone and neck once; the losses (``model.loss``) and
-the predictions the metric scores (``model.predict``) both read those features, so the losses
-cost only the heads' extra work, not a second pass of the backbone.
+Each validation batch goes through the backbone, neck and dense head once; the losses
+(``model.loss``) and the predictions the metric scores (``model.predict``) both read those
+outputs, so the losses cost only the target assignment and the RoI head's sampled RoIs, not a
+second pass of the network.
 """
 from __future__ import annotations
 
@@ -112,23 +113,36 @@ class ValidationLossHook(Hook):
 
 @contextlib.contextmanager
 def shared_features(model, inputs: torch.Tensor):
-    """Within the block, ``model.extract_feat(inputs)`` runs once; later calls with the same
-    tensor return the same features."""
-    extract = model.extract_feat
-    cache: dict[str, tuple] = {}
+    """Within the block, ``model.extract_feat(inputs)`` runs once, and so does the forward of
+    the dense head (``rpn_head`` or a one-stage ``bbox_head``) on those features: the loss
+    and the prediction read the same outputs."""
+    cache: dict[str, object] = {}
+    patched = []
 
-    def cached(batch_inputs):
-        if batch_inputs is not inputs:
-            return extract(batch_inputs)
-        if 'feats' not in cache:
-            cache['feats'] = extract(batch_inputs)
-        return cache['feats']
+    def share(owner, name: str, expected):
+        original = getattr(owner, name)
 
-    model.extract_feat = cached
+        def shared(*args, **kwargs):
+            if kwargs or len(args) != 1 or args[0] is not expected():
+                return original(*args, **kwargs)
+            key = f'{id(owner)}.{name}'
+            if key not in cache:
+                cache[key] = original(*args)
+            return cache[key]
+
+        setattr(owner, name, shared)  # an instance attribute; nn.Module.__call__ finds it
+        patched.append((owner, name))
+
+    share(model, 'extract_feat', lambda: inputs)
+    for head_name in ('rpn_head', 'bbox_head'):
+        head = getattr(model, head_name, None)
+        if isinstance(head, torch.nn.Module):
+            share(head, 'forward', lambda: cache.get(f'{id(model)}.extract_feat'))
     try:
         yield
     finally:
-        model.__dict__.pop('extract_feat', None)
+        for owner, name in patched:
+            owner.__dict__.pop(name, None)
 
 
 def validation_losses(model, inputs: torch.Tensor, samples: list,
