@@ -126,3 +126,71 @@ def test_load_ground_truth_reads_the_same_scene(tmp_path):
     path = tmp_path / 'ann.json'
     path.write_text(json.dumps(ground_truth().dataset))
     assert tide_breakdown(load_ground_truth(str(path)), [TP_B]).counts['Miss'] == 1
+
+
+# ----------------------------------------------------------------- the tool, end to end
+def run_report(argv: list) -> tuple[int, str, str]:
+    import importlib.util
+    from pathlib import Path
+    path = Path('tools/analysis_tools/detection_report.py')
+    spec = importlib.util.spec_from_file_location('detection_report_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = module.main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """The hand-made scene on disk: annotation file, an image, and results with a true
+    positive on B (0.8), a localisation error on A (0.9) and a class-b box below 0.3."""
+    import cv2
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(ground_truth().dataset))
+    (tmp_path / 'img').mkdir()
+    cv2.imwrite(str(tmp_path / 'img' / '1.png'), np.full((120, 120, 3), 255, np.uint8))
+    results = tmp_path / 'results.json'
+    results.write_text(json.dumps([det(1, [0, 0, 10, 4], 0.9), TP_B, det(2, A, 0.2)]))
+    return ann, results, tmp_path
+
+
+def test_report_tool_writes_exact_counts_tide_and_drawings(scene):
+    ann, results, root = scene
+    code, out, err = run_report([ann, results, '--img-dir', root / 'img', '--out-dir',
+                                 root / 'report'])
+    assert code == 0, err
+    report = json.loads((root / 'report' / 'report.json').read_text())
+    a, b = report['classes']
+    assert (a['name'], a['gt'], a['tp'], a['fp'], a['fn']) == ('a', 2, 1, 1, 1)
+    assert (a['precision'], a['recall'], a['f1']) == (0.5, 0.5, 0.5)
+    assert (a['best_f1'], a['best_thr']) == (0.5, 0.8)
+    assert (b['gt'], b['tp'], b['fp'], b['fn'], b['precision'], b['recall']) == (
+        0, 0, 0, 0, None, None)
+    # COCOeval's AP50 for class a: precision 0.5 up to recall 0.5.
+    assert a['ap50'] == pytest.approx(25.5 / 101)
+    # TIDE sees every detection (no threshold): the class-b box on A is a Cls error.
+    assert report['tide']['counts'] == dict(Cls=1, Loc=1, Both=0, Dupe=0, Bkg=0, Miss=0)
+    assert report['worst_images'][0]['fn'] == 1 and report['worst_images'][0]['fp'] == 1
+    for name in ('report.md', 'report.png', 'worst/1.png'):
+        assert (root / 'report' / name).stat().st_size > 0, name
+    markdown = (root / 'report' / 'report.md').read_text()
+    assert '| a | 2 | 1 | 1 | 1 | 0.500 | 0.500 | 0.500 | 0.500 | 0.800 |' in markdown
+    assert 'worst/1.png' in markdown
+
+
+@pytest.mark.parametrize('results, message', [
+    ([det(1, B, 0.8, image_id=7)], 'detection 0: image_id 7 is not in'),
+    ([det(1, B, 0.8), det(9, B, 0.5)], 'detection 1: category_id 9 is not in'),
+    ([], 'no detections in the results file'),
+    ('[{"image_id": 1,', 'not valid JSON'),
+])
+def test_bad_results_are_one_line_errors(scene, results, message):
+    ann, path, root = scene
+    path.write_text(results if isinstance(results, str) else json.dumps(results))
+    code, _, err = run_report([ann, path, '--out-dir', root / 'report'])
+    errors = [line for line in err.splitlines() if line.startswith('error: ')]
+    assert code == 1 and 'Traceback' not in err, err
+    assert len(errors) == 1 and message in errors[0] and 'results.json' in errors[0], err
+    assert not (root / 'report' / 'report.json').exists()
