@@ -137,6 +137,11 @@ def draw_image(gt, dets: list[dict], image_id: int, img_dir: str, score_thr: flo
     for d, tp in zip(kept, is_tp):
         box(image, d['bbox'], scale, (200, 80, 0) if tp else (0, 0, 220),
             f"{names[d['category_id']]} {d['score']:.2f}")
+    legend = (('ground truth found', (0, 170, 0)), ('missed', (0, 140, 255)),
+              ('true positive', (200, 80, 0)), ('false positive', (0, 0, 220)))
+    for i, (text, colour) in enumerate(legend):
+        cv2.putText(image, text, (6, 16 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
+                    cv2.LINE_AA)
     os.makedirs(osp.dirname(out), exist_ok=True)
     if not cv2.imwrite(out, image):
         raise CLIError(f'{out}: cannot write the drawing')
@@ -147,7 +152,7 @@ def box(image, xywh, scale: int, colour, label: str, below: bool = False) -> Non
     import cv2
     x1, y1, x2, y2 = (xywh_to_xyxy([xywh])[0] * scale).round().astype(int)
     cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
-    y = y2 + 14 if below else max(y1 - 4, 12)
+    y = min(y2 + 14, image.shape[0] - 4) if below else max(y1 - 4, 12)
     cv2.putText(image, label, (x1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
 
 
