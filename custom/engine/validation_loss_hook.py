@@ -69,6 +69,11 @@ class ValidationLossHook(Hook):
             data = model.data_preprocessor(data, False)
             inputs, samples = data['inputs'], data['data_samples']
             with torch.no_grad(), shared_features(model, inputs):
+                # Features and dense-head outputs first, so that the loss below costs only
+                # what it adds (what bench/validation_loss_cost.py times).
+                feats = model.extract_feat(inputs)
+                for head in dense_heads(model):
+                    head(feats)
                 if samples and all('gt_instances' in s for s in samples):
                     self._add(validation_losses(model, inputs, samples, rescale), len(samples))
                 return model._run_forward(data, mode='predict')
@@ -134,15 +139,20 @@ def shared_features(model, inputs: torch.Tensor):
         patched.append((owner, name))
 
     share(model, 'extract_feat', lambda: inputs)
-    for head_name in ('rpn_head', 'bbox_head'):
-        head = getattr(model, head_name, None)
-        if isinstance(head, torch.nn.Module):
-            share(head, 'forward', lambda: cache.get(f'{id(model)}.extract_feat'))
+    for head in dense_heads(model):
+        share(head, 'forward', lambda: cache.get(f'{id(model)}.extract_feat'))
     try:
         yield
     finally:
         for owner, name in patched:
             owner.__dict__.pop(name, None)
+
+
+def dense_heads(model) -> list:
+    """The heads that run on the whole feature maps: a two-stage ``rpn_head``, a one-stage
+    ``bbox_head``."""
+    return [head for head in (getattr(model, name, None) for name in ('rpn_head', 'bbox_head'))
+            if isinstance(head, torch.nn.Module)]
 
 
 def validation_losses(model, inputs: torch.Tensor, samples: list,
