@@ -199,3 +199,31 @@ def test_predictions_are_the_same_with_the_shared_forward(digits, tmp_path):
         for key in ('bboxes', 'scores', 'labels'):
             assert torch.equal(a.pred_instances[key], b.pred_instances[key]), key
     assert hook._images == 2 and hook._sums['loss'] > 0
+
+
+def _rank_means(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from custom.engine.validation_loss_hook import ValidationLossHook
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=2)
+    hook = ValidationLossHook()
+    # Rank 0: 3 images of loss 1.0; rank 1: 1 image of loss 5.0 -> mean over images 2.0.
+    hook._add({'loss': 1.0 + 4.0 * rank, 'loss_cls': 0.5}, 3 if rank == 0 else 1)
+    means = hook._reduced_means()
+    Path(f'{out}.{rank}').write_text(json.dumps(means))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes that each import mmdet: over a minute on 2 shared cores
+def test_under_ddp_each_term_is_the_mean_over_all_ranks_images(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    mp.spawn(_rank_means, args=(port, str(tmp_path / 'means')), nprocs=2)
+    for rank in (0, 1):
+        means = json.loads((tmp_path / f'means.{rank}').read_text())
+        assert means == pytest.approx({'loss': 2.0, 'loss_cls': 0.5})
