@@ -13,6 +13,7 @@ import os.path as osp
 import sys
 
 from custom.apis.cli import CLIError, exit_on_error
+from custom.apis.config import DictAction
 
 
 def parse_args(argv):
@@ -22,6 +23,8 @@ def parse_args(argv):
     parser.add_argument('results', nargs='?', help='COCO results JSON (tools/test.py --out)')
     parser.add_argument('--config', help='run this config ... ')
     parser.add_argument('--checkpoint', help='... with this checkpoint over its test set')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='with --config: override config keys (e.g. the test set)')
     parser.add_argument('--img-dir', help='folder of the images (to draw the worst ones)')
     parser.add_argument('--out-dir', default='work_dirs/report', help='where the report goes')
     parser.add_argument('--score-thr', type=float, default=0.3,
@@ -51,7 +54,8 @@ def main(argv=None):
     if args.config:
         from custom.apis.evaluation import detect_dataset
         results = osp.join(args.out_dir, 'detections.json')
-        ann_file, found_dir = detect_dataset(args.config, args.checkpoint, results, args.out_dir)
+        ann_file, found_dir = detect_dataset(args.config, args.checkpoint, results, args.out_dir,
+                                                args.cfg_options)
         img_dir = img_dir or found_dir
     gt, dets = read_inputs(ann_file, results)
     report = build_report(gt, dets, args.score_thr, args.iou_thr, worst=args.worst)
