@@ -54,9 +54,14 @@ def tiny_config(digits: Path, work_dir: Path, max_iters: int = 2, with_hook: boo
 
 
 def state_after_training(cfg) -> tuple[dict, Runner]:
+    """Weights and buffers, then the optimizer's moments, after training."""
     runner = Runner.from_cfg(cfg)
     runner.train()
-    return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}, runner
+    state = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
+    for index, moments in runner.optim_wrapper.state_dict()['state'].items():
+        for name, value in moments.items():
+            state[f'optimizer.{index}.{name}'] = torch.as_tensor(value).clone()
+    return state, runner
 
 
 def test_training_with_the_hook_gives_bit_identical_weights_and_logs_val_losses(
@@ -67,7 +72,8 @@ def test_training_with_the_hook_gives_bit_identical_weights_and_logs_val_losses(
     with_hook, runner = state_after_training(
         add_tensorboard(tiny_config(digits, tmp_path / 'b')))
     assert without.keys() == with_hook.keys()
-    # Weights and batch-norm statistics (buffers) alike, bit for bit.
+    # Weights, batch-norm statistics (buffers) and AdamW's moments alike, bit for bit.
+    assert any(k.startswith('optimizer.') for k in without)
     for name in without:
         assert torch.equal(without[name], with_hook[name]), name
     scalars = next((tmp_path / 'b').glob('*/vis_data/scalars.json'))
