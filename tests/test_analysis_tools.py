@@ -423,3 +423,32 @@ def test_benchmark_missing_checkpoint(tmp_path):
     code, _, err = run_main('benchmark', [R50_CONFIG, tmp_path / 'none.pth', '--runs', '1',
                                           '--device', 'cpu'])
     assert code == 1 and 'none.pth: no such checkpoint file' in err
+
+
+def with_val_losses(lines: list[dict]) -> list[dict]:
+    """ValidationLossHook's terms on each evaluation line, above the training loss."""
+    for line in lines:
+        if 'coco/bbox_mAP' in line:
+            it = line['step']
+            line.update({'val/loss': 3.5 - it / 100, 'val/loss_cls': 1.2 - it / 250,
+                         'val/loss_rpn_cls': 0.6 - it / 1000, 'val/acc': 60.0})
+    return lines
+
+
+def test_validation_losses_are_drawn_with_the_training_losses(tmp_path):
+    log = read_scalars(str(write_scalars(tmp_path / 's.json', with_val_losses(scalar_lines()))))
+    train_keys, val_keys = default_keys(log)
+    assert val_keys == ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75', 'val/loss',
+                        'val/loss_cls', 'val/loss_rpn_cls']
+    x, y = series(log.val, 'val/loss')
+    np.testing.assert_array_equal(x, [50, 100])
+    np.testing.assert_allclose(y, [3.0, 2.5])
+    assert_png(Path(plot_curves(log, str(tmp_path / 'c.png'))))
+
+
+def test_validation_losses_of_an_epoch_run_sit_at_their_iteration(tmp_path):
+    log = read_scalars(str(write_scalars(tmp_path / 's.json',
+                                         with_val_losses(scalar_lines(by_epoch=True)))))
+    np.testing.assert_array_equal(series(log.val, 'val/loss', x_key='_train_step')[0], [50, 100])
+    np.testing.assert_array_equal(series(log.val, 'val/loss')[0], [1, 2])
+    assert '_train_step' not in log.keys(log.val)

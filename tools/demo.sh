@@ -36,7 +36,7 @@ if [[ ! -f $WORK/$FINAL ]]; then
     fi
     RESUME=()
     [[ -f $WORK/last_checkpoint ]] && RESUME=(--resume)
-    "$PY" tools/train.py "$CONFIG" --work-dir "$WORK" "${RESUME[@]}"
+    "$PY" tools/train.py "$CONFIG" --work-dir "$WORK" --tensorboard "${RESUME[@]}"
 fi
 
 step "testing $WORK/$FINAL on the val set"
@@ -62,11 +62,17 @@ step "training curves"
 SCALARS=$(ls -t "$WORK"/*/vis_data/scalars.json | sed -n 1p)
 "$PY" tools/analysis_tools/plot_curves.py "$SCALARS" --out "$WORK/curves.png"
 
+step "report at score 0.3: per-class precision/recall/F1, TIDE errors, worst images"
+"$PY" tools/analysis_tools/detection_report.py $DATA/annotations/instances_val.json \
+    "$WORK/val_preds.json" --img-dir $DATA/val --out-dir "$WORK/report"
+
 cat <<TXT
 
 Done.
   checkpoint:      $WORK/$FINAL
   detections:      $WORK/val_preds.json (COCO results format)
   drawings:        $WORK/show (prediction beside ground truth), $WORK/infer/vis
-  curves:          $WORK/curves.png
+  curves:          $WORK/curves.png (training and validation loss, mAP)
+  report:          $WORK/report/report.md (per class at score 0.3, TIDE errors, worst images)
+  TensorBoard:     tensorboard --logdir $WORK
 TXT

@@ -1,5 +1,5 @@
 """Train a detector: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
-[--load-from CKPT] [--amp]``.
+[--load-from CKPT] [--amp] [--tensorboard]``.
 
 Runs on CUDA when present, else on the CPU. Multi-GPU: ``tools/dist_train.sh CONFIG GPUS``.
 """
@@ -22,6 +22,9 @@ def parse_args(argv):
                         help='start from these weights (fine-tuning): what fits loads, layers '
                              'of another shape (a new class count) are re-initialised')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also write TensorBoard event files beside the log '
+                             '(WORK_DIR/TIMESTAMP/vis_data; tensorboard --logdir WORK_DIR)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the LR with the total batch size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -40,7 +43,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     prepare_train_config(cfg, args.config, args.work_dir, args.resume, args.amp,
-                         args.auto_scale_lr, args.launcher, args.load_from)
+                         args.auto_scale_lr, args.launcher, args.load_from, args.tensorboard)
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     runner.train()

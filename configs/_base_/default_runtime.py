@@ -23,6 +23,8 @@ default_hooks = dict(
 # when model.test_cfg.slicing is set (tools/test.py --slice-size), and does nothing otherwise.
 # FineTuneCheckpointHook: a run that starts from a checkpoint (load_from, tools/train.py
 # --load-from) loads the weights that fit and names the layers it re-initialises.
+# ValidationLossHook: each validation also logs the training losses on the validation set
+# (val/loss, val/loss_rpn_cls, ...), sharing the backbone pass with the predictions.
 custom_hooks = [
     dict(type='ClassCountCheckHook'),
     dict(type='FiniteLossHook', action='stop'),
@@ -30,7 +32,8 @@ custom_hooks = [
     dict(type='ChannelsLastHook'),
     dict(type='FuseConvBNHook'),
     dict(type='SlicedInferenceHook'),
-    dict(type='FineTuneCheckpointHook')
+    dict(type='FineTuneCheckpointHook'),
+    dict(type='ValidationLossHook')
 ]
 
 # A fixed seed: two runs of the same config draw the same samples (resume relies on it too).

@@ -45,6 +45,10 @@ model = dict(
     # at the same weights, bench/RESULTS.md).
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(refine_steps=1)))
 
+# A validation every 90 iterations (6 in all) draws validation loss and mAP as curves beside
+# the training loss; each adds about 25 s on 2 cores, so training stays under 10 minutes.
+train_cfg = dict(val_interval=90)
+
 # AdamW learns this detector much faster than SGD in a ten-minute schedule, and lr 1e-3 faster
 # than 5e-4 (bench/RESULTS.md); the base schedule's warm-up, LR steps and gradient clipping stay.
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05))

@@ -23,7 +23,8 @@ def prepare_train_config(cfg: Config,
                          amp: bool = False,
                          auto_scale_lr: bool = False,
                          launcher: str = 'none',
-                         load_from: str | None = None) -> Config:
+                         load_from: str | None = None,
+                         tensorboard: bool = False) -> Config:
     """Apply the train tool's options to ``cfg`` (in place) and return it.
 
     Args:
@@ -31,6 +32,7 @@ def prepare_train_config(cfg: Config,
             a path resumes from that checkpoint; None starts afresh.
         load_from (str, optional): Start from this checkpoint's weights (fine-tuning): what
             fits the model loads, the rest is re-initialised (:class:`FineTuneCheckpointHook`).
+        tensorboard (bool): also write TensorBoard event files (:func:`add_tensorboard`).
     """
     cfg.launcher = launcher
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
@@ -59,7 +61,27 @@ def prepare_train_config(cfg: Config,
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise CLIError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
+    if tensorboard:
+        add_tensorboard(cfg)
     use_cpu_collectives(cfg, launcher)
+    return cfg
+
+
+def add_tensorboard(cfg: Config) -> Config:
+    """Add mmengine's TensorboardVisBackend to ``cfg.visualizer``: event files in the run's
+    ``vis_data`` folder beside ``scalars.json``, with the same scalar names.
+
+    Raises:
+        CLIError: the tensorboard package is not installed.
+    """
+    import importlib.util
+    if importlib.util.find_spec('tensorboard') is None:
+        raise CLIError('--tensorboard: the tensorboard package is not installed '
+                       '(requirements.txt pins it)')
+    backends = list(cfg.visualizer.get('vis_backends', None) or [])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    cfg.visualizer.vis_backends = backends
     return cfg
 
 

@@ -19,6 +19,7 @@ from .random_state_hook import RandomStateHook, capture_random_state, restore_ra
 from .sliced_inference import SlicedDetector, SliceSettings, sliced_predict, tile_windows
 from .sliced_inference_hook import SlicedInferenceHook
 from .test_time_setup import apply_test_time_hooks
+from .validation_loss_hook import ValidationLossHook
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'apply_test_time_hooks',
@@ -29,5 +30,5 @@ __all__ = [
     'assert_finite_parameters', 'capture_random_state', 'restore_random_state',
     'write_atomically', 'SlicedDetector', 'SliceSettings', 'SlicedInferenceHook',
     'sliced_predict', 'tile_windows', 'FineTuneCheckpointHook', 'fit_state_dict',
-    'ClassCountCheckHook'
+    'ClassCountCheckHook', 'ValidationLossHook'
 ]

@@ -6,6 +6,11 @@ The file holds one JSON object per line. Training lines carry ``lr``, ``loss``, 
 ``log_metric_by_epoch`` says. An iteration-based run (its training lines carry no ``epoch``)
 logged with ``log_metric_by_epoch=True``, mmengine's default, has every evaluation at step 0;
 such an evaluation is placed at the last training iteration logged before it.
+
+Validation lines may also carry the training losses measured on the validation set
+(``val/loss``, ``val/loss_rpn_cls``, ..., from ValidationLossHook); they are drawn on the
+training losses' panel, each in its training term's colour, so that over- and under-fitting
+show at a glance.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ __all__ = ['ScalarLog', 'read_scalars', 'default_keys', 'series', 'plot_curves']
 # Bookkeeping scalars that are not curves worth plotting by default.
 NOT_CURVES = {'step', 'iter', 'epoch', 'time', 'data_time', 'memory', 'eta', 'lr'}
 VAL_DEFAULT = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
+VAL_LOSS_PREFIX = 'val/'
 
 
 @dataclass
@@ -47,6 +53,8 @@ class ScalarLog:
         seen: dict[str, None] = {}
         for record in records:
             for key, value in record.items():
+                if key.startswith('_'):  # the reader's own bookkeeping
+                    continue
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     seen.setdefault(key, None)
         return list(seen)
@@ -93,7 +101,8 @@ def read_scalars(path: str) -> ScalarLog:
         for record in log.val:
             record['step'] = max(record.get('step', 0), record['_after_iter'])
     for record in log.val:
-        del record['_after_iter']
+        # Where the evaluation sits on the training iteration axis, epoch-based runs included.
+        record['_train_step'] = record.pop('_after_iter')
     return log
 
 
@@ -105,7 +114,12 @@ def default_keys(log: ScalarLog) -> tuple[list[str], list[str]]:
     val = [k for k in VAL_DEFAULT if k in val_keys]
     if not val:  # another metric (e.g. pascal_voc/mAP): plot every mAP-like key
         val = [k for k in val_keys if 'mAP' in k or 'AP' in k.split('/')[-1]]
-    return train, val
+    return train, val + [k for k in val_keys if is_val_loss(k)]
+
+
+def is_val_loss(key: str) -> bool:
+    """A training loss term measured on the validation set (``val/loss_cls``)."""
+    return key.startswith(VAL_LOSS_PREFIX + 'loss')
 
 
 def series(records: list[dict], key: str, x_key: str = 'step') -> tuple[np.ndarray, np.ndarray]:
@@ -135,14 +149,16 @@ def split_requested_keys(log: ScalarLog, keys: list[str]) -> tuple[list[str], li
 
 
 def plot_curves(log: ScalarLog, out: str, keys: list[str] | None = None) -> str:
-    """Draw loss terms and other training scalars (accuracy, lr) against iteration, and
-    validation metrics against iteration (or epoch), one panel per group, and write a PNG.
+    """Draw loss terms against iteration (training as lines, the same terms on the validation
+    set dashed, in the same colours), other training scalars (accuracy, lr) in a panel of
+    their own, and validation metrics against iteration (or epoch), and write a PNG.
 
     Args:
         log (ScalarLog): parsed scalars.json.
         out (str): PNG path.
-        keys (list[str], optional): scalars to draw; default: loss terms, accuracy and
-            ``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ``coco/bbox_mAP_75``.
+        keys (list[str], optional): scalars to draw; default: loss terms, accuracy,
+            ``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ``coco/bbox_mAP_75`` and the validation
+            losses (``val/loss*``).
 
     Returns:
         str: ``out``.
@@ -151,19 +167,33 @@ def plot_curves(log: ScalarLog, out: str, keys: list[str] | None = None) -> str:
     if not train_keys and not val_keys:
         raise CLIError(f'{log.path}: no loss or mAP scalars to plot')
     loss_keys = [k for k in train_keys if k.startswith('loss')]
+    val_loss_keys = [k for k in val_keys if is_val_loss(k)]
+    metric_keys = [k for k in val_keys if not is_val_loss(k)]
     other_keys = [k for k in train_keys if not k.startswith('loss')]  # other scales: own panel
     val_axis = 'epoch' if log.by_epoch else 'iteration'
-    panels = [(title, records, panel_keys, x_label)
-              for title, records, panel_keys, x_label in (
-                  ('training losses', log.train, loss_keys, 'iteration'),
-                  ('training', log.train, other_keys, 'iteration'),
-                  ('validation', log.val, val_keys, val_axis)) if panel_keys]
+    loss_title = 'loss: training (lines), validation (dashed)' if val_loss_keys else \
+        'training losses'
+    panels = [(title, panel_keys, x_label) for title, panel_keys, x_label in (
+        (loss_title, loss_keys + val_loss_keys, 'iteration'),
+        ('training', other_keys, 'iteration'),
+        ('validation', metric_keys, val_axis)) if panel_keys]
     fig, axes = new_figure(len(panels), panel_size=(6.0, 4.5))
-    for ax, (title, records, panel_keys, x_label) in zip(axes, panels):
+    colours: dict[str, str] = {}
+    for ax, (title, panel_keys, x_label) in zip(axes, panels):
         for key in panel_keys:
-            x, y = series(records, key)
-            style = dict(marker='o', markersize=3) if records is log.val else {}
-            ax.plot(x, y, linewidth=1.2, label=key, **style)
+            if key in train_keys:
+                (line,) = ax.plot(*series(log.train, key), linewidth=1.2, label=key)
+                colours[key] = line.get_color()
+            elif is_val_loss(key):
+                # On the iteration axis whatever the run's metric axis; the training term's
+                # colour, dashed.
+                term = key[len(VAL_LOSS_PREFIX):]
+                style = dict(color=colours[term]) if term in colours else {}
+                ax.plot(*series(log.val, key, x_key='_train_step'), linewidth=1.2,
+                        linestyle='--', marker='o', markersize=3, label=key, **style)
+            else:
+                ax.plot(*series(log.val, key), linewidth=1.2, marker='o', markersize=3,
+                        label=key)
         ax.set_title(title)
         ax.set_xlabel(x_label)
         if x_label == 'iteration' and log.train:
