@@ -215,19 +215,25 @@ def _roi_stage(model, feats, rpn_results: InstanceData, samples) -> RoIStage:
 
 
 def _class_counts(boxes, scores, rcnn_cfg) -> list[ClassCounts]:
-    """Per class: one box per proposal, those NMS keeps, those of them above ``score_thr``.
+    """Per class: one box per proposal, those the head's NMS keeps, and those it keeps when
+    only boxes above ``score_thr`` enter, as mmdet's ``multiclass_nms`` runs it.
 
     Greedy NMS visits boxes best first, so a box under the threshold never removes one above
-    it: thresholding after NMS keeps what the head keeps by thresholding first.
+    it: the third count is the second one thresholded (up to the float rounding of the class
+    offsets that mmcv's ``batched_nms`` adds to the coordinates).
     """
     num_props, num_classes = scores.shape
     if num_props == 0:
         return [ClassCounts(0, 0, 0) for _ in range(num_classes)]
+    boxes = boxes.reshape(-1, 4).contiguous()
+    scores = scores.reshape(-1).contiguous()
     labels = torch.arange(num_classes).repeat(num_props)
-    dets, keep = batched_nms(boxes.reshape(-1, 4).contiguous(), scores.reshape(-1).contiguous(),
-                             labels, rcnn_cfg.nms)
-    kept_labels = labels[keep]
-    above = dets[:, -1] > rcnn_cfg.score_thr
-    return [ClassCounts(before_nms=num_props, after_nms=int((kept_labels == c).sum()),
-                        after_thr=int(((kept_labels == c) & above).sum()))
-            for c in range(num_classes)]
+    after_nms = torch.bincount(labels[batched_nms(boxes, scores, labels, rcnn_cfg.nms)[1]],
+                               minlength=num_classes)
+    above = torch.nonzero(scores > rcnn_cfg.score_thr)[:, 0]
+    after_thr = torch.zeros(num_classes, dtype=torch.long)
+    if len(above):
+        keep = batched_nms(boxes[above], scores[above], labels[above], rcnn_cfg.nms)[1]
+        after_thr = torch.bincount(labels[above][keep], minlength=num_classes)
+    return [ClassCounts(before_nms=num_props, after_nms=int(after_nms[c]),
+                        after_thr=int(after_thr[c])) for c in range(num_classes)]
