@@ -166,7 +166,7 @@ def draw_anchors(stages: DetectionStages) -> Figure:
         fig, axes = _figure(1, size=5.0)
         prop = stages.proposals
         _image_axis(axes[0], image, f'{CAPTIONS["windows_as_proposals"].title}\n{prop.source}: '
-                                    f'{prop.num_windows} windows, no anchors')
+                                    f'{prop.num_windows} windows, no anchors; the 50 best drawn')
         _outline(axes[0], prop.candidate_boxes[:50], 'yellow', 0.8, 0.6)
         return fig
     fig, axes = _figure(len(stages.anchors), size=3.0)
