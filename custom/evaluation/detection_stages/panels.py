@@ -256,8 +256,10 @@ def draw_detections(stages: DetectionStages) -> Figure:
         ax.imshow(sal.heat, cmap='jet', alpha=0.45, vmin=0, vmax=1)
         box = roi.det_boxes[sal.index]
         _outline(ax, box, 'white', 1.5)
+        # An all-zero map: no channel of the last map raised the score (ReLU left nothing).
+        empty = ' (map all zero)' if not sal.heat.any() else ''
         ax.set_title(f'Grad-CAM #{sal.index + 1}: {_name(stages, roi.det_labels[sal.index])} '
-                     f'{roi.det_scores[sal.index]:.2f}', fontsize=9)
+                     f'{roi.det_scores[sal.index]:.2f}{empty}', fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(CAPTIONS['detections'].title, fontsize=11)
