@@ -15,6 +15,7 @@ table.counts td, table.counts th { border: 1px solid #ccc; padding: 2px 8px; tex
 #live-controls input[type=range] { width: 22em; vertical-align: middle; }
 #live { display: flex; gap: 1.5em; align-items: flex-start; flex-wrap: wrap; }
 #live-canvas { border: 1px solid #999; }
+#live table.counts { max-width: 28em; }
 nav a { margin-right: 1em; }
 pre#kept { display: none; }
 """
