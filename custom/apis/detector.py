@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
+from mmengine.config import Config
 
 from custom.engine.sliced_inference import (
     SliceSettings,
@@ -48,7 +49,7 @@ class Detector:
     """Load a config and checkpoint once; predict on images.
 
     Args:
-        config (str): config file.
+        config (str | Config): config file, or a loaded config.
         checkpoint (str): checkpoint file (loaded with the safe, weights-only loader), or
             an exported ``.onnx`` (run by onnxruntime; the config gives its data pipeline).
         device (str, optional): 'cpu', 'cuda' or 'cuda:N'; default: CUDA when present.
@@ -61,10 +62,12 @@ class Detector:
             to 'ios'.
     """
 
-    def __init__(self, config: str, checkpoint: str, device: str | None = None,
+    def __init__(self, config: str | Config, checkpoint: str, device: str | None = None,
                  slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
                  full_pass: bool = True, slice_merge: str = 'ios') -> None:
-        cfg = load_config(config)
+        cfg = config if isinstance(config, Config) else load_config(config)
+        self.cfg = cfg
+        self.checkpoint = checkpoint
         self.device = resolve_device(device)
         if slice_size is not None:
             self.slicing = SliceSettings.from_options(slice_size, slice_overlap, full_pass,
@@ -135,6 +138,32 @@ class Detector:
         if return_vis:
             result['vis'] = vis
         return result
+
+    def stages(self, image: str | np.ndarray, windows_config: str | None = None,
+               saliency_top: int = 6):
+        """Every stage of the detector on one image, recorded with the model's own modules:
+        backbone and FPN maps, anchors, RPN candidates and proposals, the RoI head's
+        class-wise boxes before and after NMS, detections with Grad-CAM maps, and the
+        course's windows. ``custom.evaluation.detection_stages.write_stages`` draws them.
+
+        Args:
+            image (str | ndarray): a file path or a BGR uint8 array (H, W, 3).
+            windows_config (str, optional): a config whose ``proposal_generators`` give the
+                course's windows (default: this config's, else windows sized to the image).
+            saliency_top (int): Grad-CAM maps for this many best detections. Defaults to 6.
+
+        Returns:
+            DetectionStages: boxes in network-input pixels (``scale_factor`` maps back).
+        """
+        from custom.evaluation.detection_stages import collect_stages
+        if is_onnx(self.checkpoint):
+            raise CLIError(f'{self.checkpoint}: the stages need the PyTorch model; an '
+                           'exported .onnx hides them')
+        if isinstance(image, str):
+            image = read_image(image)
+        windows_cfg = load_config(windows_config) if windows_config else None
+        return collect_stages(self.inferencer.model, self.cfg, image, windows_cfg=windows_cfg,
+                              saliency_top=saliency_top)
 
     def class_name(self, label: int) -> str:
         return self.classes[label] if label < len(self.classes) else str(label)

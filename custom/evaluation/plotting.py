@@ -26,7 +26,8 @@ def save_figure(fig: Figure, out: str, dpi: int = 120) -> str:
     """Write ``fig`` to ``out`` as PNG, creating the folder."""
     try:
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # a figure may bring its own layout
+            fig.tight_layout()
         fig.savefig(out, dpi=dpi, format='png')
     except OSError as err:
         raise CLIError(f'{out}: cannot write the figure ({err.strerror or err})') from err

@@ -357,6 +357,20 @@ class BaseWindowProposals(BaseDenseHead):
     def _predict_single(self, objectness_map: Tensor, img_meta: dict, cfg: ConfigDict,
                         rescale: bool) -> InstanceData:
         """Proposals of one image."""
+        boxes, scores = self.scored_windows(objectness_map, img_meta)
+        return self._post_process(boxes, scores, cfg, rescale, img_meta)
+
+    def scored_windows(self, objectness_map: Tensor, img_meta: dict) -> tuple[Tensor, Tensor]:
+        """Every window of one image with its score, before any selection.
+
+        Args:
+            objectness_map (Tensor): (Hf, Wf), one image's map from :meth:`forward`.
+            img_meta (dict): ``img_shape`` and, when padded, ``batch_input_shape``.
+
+        Returns:
+            tuple[Tensor, Tensor]: (K, 4) x1y1x2y2 windows in network-input pixels and (K,)
+            scores, in :meth:`windows_per_scale`'s order.
+        """
         img_h, img_w = img_meta['img_shape'][:2]
         input_h, input_w = img_meta.get('batch_input_shape', (img_h, img_w))[:2]
         device = objectness_map.device
@@ -370,7 +384,7 @@ class BaseWindowProposals(BaseDenseHead):
         else:
             generator = torch.Generator().manual_seed(self.seed)
             scores = torch.rand(len(boxes), generator=generator).to(device)
-        return self._post_process(boxes, scores, cfg, rescale, img_meta)
+        return boxes, scores
 
     def _feature_scores(self, objectness_map: Tensor, scale: float, scaled_boxes: Tensor,
                         input_h: int, input_w: int) -> Tensor:
