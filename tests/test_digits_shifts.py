@@ -114,3 +114,31 @@ def test_unknown_shift_and_negative_count_are_refused(tmp_path):
         generate_shift_set(tmp_path, 'fog', num_images=1)
     with pytest.raises(ValueError, match='num_images must be >= 0'):
         generate_shift_set(tmp_path, 'blur', num_images=-1)
+
+
+def test_capture_degradation_transform_changes_pixels_only_and_checks_its_options():
+    from mmdet.registry import TRANSFORMS
+
+    from custom.core.errors import InputError
+    from custom.datasets import CaptureDegradation
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(100, 200, (64, 80, 3)).astype(np.uint8)
+    boxes = np.array([[1.0, 2.0, 30.0, 40.0]], np.float32)
+    always = TRANSFORMS.build(dict(type='CaptureDegradation', blur_prob=1, noise_prob=1,
+                                   jpeg_prob=1))
+    np.random.seed(0)
+    out = always(dict(img=image.copy(), gt_bboxes=boxes.copy()))
+    assert out['img'].dtype == np.uint8 and out['img'].shape == image.shape
+    assert not np.array_equal(out['img'], image)
+    assert np.array_equal(out['gt_bboxes'], boxes)
+    never = CaptureDegradation(blur_prob=0, noise_prob=0, jpeg_prob=0)
+    assert np.array_equal(never(dict(img=image.copy()))['img'], image)
+    # seeded like mmdet's transforms: the same global seed, the same pixels
+    np.random.seed(0)
+    again = always(dict(img=image.copy()))
+    assert np.array_equal(again['img'], out['img'])
+    with pytest.raises(InputError, match='blur_prob must be in'):
+        CaptureDegradation(blur_prob=1.5)
+    with pytest.raises(InputError, match='jpeg_quality must be at most 100'):
+        CaptureDegradation(jpeg_quality=(50, 120))
