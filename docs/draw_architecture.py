@@ -21,7 +21,7 @@ BOXES = [
      'IterativeBBoxRoIHead, sync_free/'),
     (2, 5.2, 3.4, 'custom/engine', 'hooks, distributed\nwrappers'),
     (2, 8.8, 3.2, 'custom/datasets', 'digits set, COCO\nvalidation, converters'),
-    (1, 0.0, 12.0, 'custom/utils', 'safe checkpoint loading, CLIError'),
+    (1, 0.0, 12.0, 'custom/core', 'build_detector, safe checkpoint loading, InputError'),
     (0, 0.0, 7.8, 'MMDetection 3.3 / mmengine / mmcv-lite', 'registries, runner, base classes'),
     (0, 8.0, 4.0, 'mmcv_lite_ext', 'mmcv\'s ops on torch\nand torchvision'),
 ]

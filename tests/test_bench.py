@@ -455,7 +455,7 @@ def test_sliced_inference_quick_runs_every_setting(tmp_path, capsys):
     """On a checkpoint of the digits detector with random weights, saved as mmengine saves."""
     from mmengine.config import Config
 
-    from custom.evaluation.build_detector import build_detector
+    from custom.core.build_detector import build_detector
     model = build_detector(Config.fromfile(R18_DIGITS), None, 'cpu', seed=0)
     checkpoint = tmp_path / 'random.pth'
     torch.save(dict(state_dict=model.state_dict(),

@@ -63,7 +63,7 @@ def test_checkpoint_of_another_architecture(tmp_path):
 @pytest.mark.parametrize('tool', ['tools/infer.py', 'tools/analysis_tools/proposal_recall.py',
                                   'tools/analysis_tools/benchmark.py'])
 def test_every_tool_refuses_a_checkpoint_of_another_architecture(tool, tmp_path):
-    """One loader (custom.evaluation.build_detector) for every tool: strict and checked."""
+    """One loader (custom.core.build_detector) for every tool: strict and checked."""
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'head.fc.weight': torch.zeros(2, 2)}}, other)
     image = tmp_path / 'a.png'

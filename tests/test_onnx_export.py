@@ -16,12 +16,12 @@ from mmdet.registry import MODELS
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from custom.apis.cli import CLIError
 from custom.apis.config import load_config
 from custom.apis.deploy import export_detector, is_onnx
 from custom.deploy import FasterRCNNGraph, OnnxRuntimeDetector, export_onnx, read_sidecar
 from custom.deploy.faster_rcnn_graph import batched_nms, decode, grid_anchors
 from custom.engine.sliced_inference import tile_pipeline
-from custom.utils.errors import CLIError
 
 pytest.importorskip('onnxruntime')
 

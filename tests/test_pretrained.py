@@ -6,7 +6,7 @@ import torch
 from helpers import run_tool, with_trained_looking_norms
 from mmengine.config import Config
 
-from custom.evaluation.build_detector import build_detector
+from custom.core.build_detector import build_detector
 
 OURS_R50 = 'configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
@@ -59,7 +59,7 @@ def test_a_model_zoo_checkpoint_detects_in_classicdet_as_in_stock_mmdet(zoo_chec
 
 
 def test_a_zoo_checkpoint_loads_strictly_through_the_safe_loader(zoo_checkpoint, tmp_path):
-    from custom.utils.errors import CLIError
+    from custom.apis.cli import CLIError
     _, _, path = zoo_checkpoint
     state = torch.load(path, weights_only=True)
     del state['state_dict']['roi_head.bbox_head.fc_cls.bias']

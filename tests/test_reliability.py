@@ -13,13 +13,13 @@ import pytest
 import torch
 from toy import make_runner
 
+from custom.core.safe_load import load_checkpoint_safely
 from custom.engine import (
     NonFiniteLossError,
     assert_finite_parameters,
     atomic_local_backend,
     write_atomically,
 )
-from custom.utils import load_checkpoint_safely
 
 
 def test_nan_loss_stops_before_the_update_and_keeps_checkpoint(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from toy import make_runner
 
-from custom.utils import UnsafeCheckpointError, load_checkpoint_safely
+from custom.core.safe_load import UnsafeCheckpointError, load_checkpoint_safely
 
 
 def test_resume_continues_exactly(tmp_path):

@@ -8,6 +8,7 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from custom.apis.cli import CLIError
 from custom.engine.sliced_inference import (
     SliceSettings,
     axis_starts,
@@ -16,7 +17,6 @@ from custom.engine.sliced_inference import (
     tile_pipeline,
     tile_windows,
 )
-from custom.utils.errors import CLIError
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
@@ -123,7 +123,7 @@ def test_sliced_predict_runs_the_pipeline_per_tile_and_shifts_boxes_back():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 def test_sliced_predict_on_cuda_equals_the_cpu():
-    from custom.evaluation.build_detector import build_detector
+    from custom.core.build_detector import build_detector
     cfg = Config.fromfile(CONFIG)
     cfg.model.test_cfg.rcnn.score_thr = 0.0  # random weights: keep their low scores
     pipeline = tile_pipeline(cfg.test_dataloader.dataset.pipeline)

@@ -6,10 +6,10 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from custom.core.build_detector import build_detector
+from custom.core.errors import InputError
 from custom.deploy import DEFAULT_OPSET, check_exportable, export_onnx
-from custom.evaluation.build_detector import build_detector
 
-from .cli import CLIError
 from .config import ensure_writable_dir, load_config
 
 __all__ = ['export_detector', 'is_onnx', 'onnx_model_config', 'use_onnx_model', 'example_size']
@@ -49,12 +49,12 @@ def export_detector(config: str, checkpoint: str, out: str, opset: int = DEFAULT
         dict: The sidecar's content.
 
     Raises:
-        CLIError: Bad option, unreadable file, or a config part ONNX cannot express.
+        InputError: Bad option, unreadable file, or a config part ONNX cannot express.
     """
     if not is_onnx(out):
-        raise CLIError(f'{out}: the output file must end in .onnx')
+        raise InputError(f'{out}: the output file must end in .onnx')
     if input_size is not None and (len(input_size) != 2 or min(input_size) < 32):
-        raise CLIError(f'--input-size {input_size}: give H W, each at least 32 pixels')
+        raise InputError(f'--input-size {input_size}: give H W, each at least 32 pixels')
     ensure_writable_dir(osp.dirname(osp.abspath(out)))
     cfg = load_config(config, cfg_options)
     detector = build_detector(cfg, checkpoint, 'cpu')
@@ -72,13 +72,13 @@ def use_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu',
     loaded from a checkpoint.
 
     Raises:
-        CLIError: No such file, or a distributed launcher (the graph has no parameters for
+        InputError: No such file, or a distributed launcher (the graph has no parameters for
             mmengine's distributed wrapper; one process runs it).
     """
     if not osp.isfile(onnx_file):
-        raise CLIError(f'{onnx_file}: no such ONNX file')
+        raise InputError(f'{onnx_file}: no such ONNX file')
     if launcher != 'none':
-        raise CLIError(f'--launcher {launcher}: an .onnx model runs in one process; '
+        raise InputError(f'--launcher {launcher}: an .onnx model runs in one process; '
                        'run tools/test.py without a launcher')
     cfg.model = onnx_model_config(cfg, onnx_file, device)
     cfg.load_from = None

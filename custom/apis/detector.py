@@ -15,21 +15,21 @@ import numpy as np
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
 
+from custom.core.build_detector import build_detector
+from custom.core.errors import InputError
 from custom.engine.sliced_inference import (
     SliceSettings,
     max_detections,
     sliced_predict,
     tile_pipeline,
 )
-from custom.evaluation.build_detector import build_detector
 
-from .cli import CLIError
 from .config import load_config, resolve_device
 from .deploy import is_onnx, onnx_model_config
 
 
 class ClassicDetInferencer(DetInferencer):
-    """``DetInferencer`` whose model comes from :func:`custom.evaluation.build_detector`:
+    """``DetInferencer`` whose model comes from :func:`custom.core.build_detector`:
     the checkpoint loads strictly after its keys and shapes are checked (mmdet's inferencer
     loads with ``strict=False`` and only warns, so a wrong checkpoint would give a detector
     that silently predicts noise), and the model is prepared as ``tools/test.py`` prepares it
@@ -126,11 +126,11 @@ def read_image(path: str) -> np.ndarray:
     """Read an image as BGR uint8 (H, W, 3); grayscale, RGBA and 16-bit are converted.
 
     Raises:
-        CLIError: the file is missing, unreadable or not an image.
+        InputError: the file is missing, unreadable or not an image.
     """
     if not osp.isfile(path):
-        raise CLIError(f'{path}: no such image file')
+        raise InputError(f'{path}: no such image file')
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise CLIError(f'{path}: unreadable or corrupt image')
+        raise InputError(f'{path}: unreadable or corrupt image')
     return img

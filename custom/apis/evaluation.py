@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 
-from .cli import CLIError
+from custom.core.errors import InputError
 
 
 def results_file_for(out: str) -> str:
@@ -16,6 +16,6 @@ def move_results_file(out: str) -> None:
     """Rename CocoMetric's ``<prefix>.bbox.json`` to the path the user asked for."""
     written = results_file_for(out)
     if not osp.isfile(written):
-        raise CLIError(f'{out}: the evaluator wrote no detections file ({written} missing)')
+        raise InputError(f'{out}: the evaluator wrote no detections file ({written} missing)')
     if osp.abspath(out) != written:
         os.replace(written, out)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import cv2
 from tqdm import tqdm
 
-from .cli import CLIError
+from custom.core.errors import InputError
+
 from .config import ensure_writable_dir
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -20,19 +21,19 @@ def collect_images(inputs: str) -> list[str]:
     """An image path, a folder (its images, sorted) or a glob pattern → image paths.
 
     Raises:
-        CLIError: nothing matches, or the folder has no images.
+        InputError: nothing matches, or the folder has no images.
     """
     if osp.isdir(inputs):
         paths = sorted(osp.join(inputs, f) for f in os.listdir(inputs)
                        if f.lower().endswith(IMAGE_EXTENSIONS))
         if not paths:
-            raise CLIError(f'{inputs}: folder has no images ({", ".join(IMAGE_EXTENSIONS)})')
+            raise InputError(f'{inputs}: folder has no images ({", ".join(IMAGE_EXTENSIONS)})')
         return paths
     if osp.isfile(inputs):
         return [inputs]
     paths = sorted(p for p in glob.glob(inputs, recursive=True) if osp.isfile(p))
     if not paths:
-        raise CLIError(f'{inputs}: no such image, folder or matching files')
+        raise InputError(f'{inputs}: no such image, folder or matching files')
     return paths
 
 
@@ -56,7 +57,7 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
     for path in bar:
         try:
             result = detector.predict(path, score_thr=score_thr, return_vis=True)
-        except CLIError as err:
+        except InputError as err:
             report.failed.append((path, str(err)))
             continue
         if 'num_tiles' in result:  # sliced inference: detector runs on this image

@@ -6,8 +6,9 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
+from custom.core.errors import InputError
+
 from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
-from .cli import CLIError
 from .config import ensure_writable_dir
 
 
@@ -39,14 +40,14 @@ def prepare_train_config(cfg: Config,
         cfg.resume, cfg.load_from = True, None
     elif resume:
         if not osp.isfile(resume):
-            raise CLIError(f'--resume {resume}: checkpoint file not found')
+            raise InputError(f'--resume {resume}: checkpoint file not found')
         cfg.resume, cfg.load_from = True, resume
     if load_from:
         if resume:
-            raise CLIError('--load-from and --resume: give one (resume continues a run, '
+            raise InputError('--load-from and --resume: give one (resume continues a run, '
                            'load-from starts a new one from the weights)')
         if not osp.isfile(load_from):
-            raise CLIError(f'--load-from {load_from}: checkpoint file not found')
+            raise InputError(f'--load-from {load_from}: checkpoint file not found')
         cfg.resume, cfg.load_from = False, load_from
         ensure_hook(cfg, 'FineTuneCheckpointHook')
     if amp:
@@ -57,7 +58,7 @@ def prepare_train_config(cfg: Config,
             cfg.optim_wrapper.loss_scale = 'dynamic'
     if auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise CLIError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+            raise InputError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     use_cpu_collectives(cfg, launcher)
     return cfg
@@ -87,7 +88,7 @@ def prepare_test_config(cfg: Config,
         ensure_writable_dir(show_dir)
         vis = cfg.default_hooks.get('visualization', None)
         if vis is None:
-            raise CLIError('--show-dir: the config has no visualization hook')
+            raise InputError('--show-dir: the config has no visualization hook')
         vis.draw = True
         vis.test_out_dir = osp.abspath(show_dir)
     use_cpu_collectives(cfg, launcher)

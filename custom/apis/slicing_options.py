@@ -5,7 +5,7 @@ import argparse
 
 from mmengine.config import Config
 
-from custom.engine.hook_lists import ensure_hook
+from custom.core.hook_lists import ensure_hook
 from custom.engine.sliced_inference import MERGES, SliceSettings
 
 

@@ -33,7 +33,7 @@ from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 MERGES = ('ios', 'nms')
 
@@ -60,7 +60,7 @@ class SliceSettings:
                 ``'model.test_cfg.slicing.{}'`` for a config.
 
         Raises:
-            CLIError: One line naming the option and its bad value.
+            InputError: One line naming the option and its bad value.
         """
         def name(option: str) -> str:
             return where.format(option)
@@ -69,19 +69,19 @@ class SliceSettings:
         try:
             sizes = [int(value) for value in sizes]
         except (TypeError, ValueError):
-            raise CLIError(f'{name("size")}: expected one or two whole pixel counts, '
+            raise InputError(f'{name("size")}: expected one or two whole pixel counts, '
                            f'got {size!r}') from None
         if len(sizes) not in (1, 2) or min(sizes) <= 0:
-            raise CLIError(f'{name("size")}: must be one or two positive pixel counts '
+            raise InputError(f'{name("size")}: must be one or two positive pixel counts '
                            f'(H W), got {size!r}')
         if not 0 <= overlap < 1:
-            raise CLIError(f'{name("overlap")}: must be in [0, 1), got {overlap!r}')
+            raise InputError(f'{name("overlap")}: must be in [0, 1), got {overlap!r}')
         if merge not in MERGES:
-            raise CLIError(f'{name("merge")}: must be one of {MERGES}, got {merge!r}')
+            raise InputError(f'{name("merge")}: must be one of {MERGES}, got {merge!r}')
         if not 0 < iou_threshold <= 1:
-            raise CLIError(f'{name("iou_threshold")}: must be in (0, 1], got {iou_threshold!r}')
+            raise InputError(f'{name("iou_threshold")}: must be in (0, 1], got {iou_threshold!r}')
         if batch_size < 1:
-            raise CLIError(f'{name("batch_size")}: must be >= 1, got {batch_size!r}')
+            raise InputError(f'{name("batch_size")}: must be >= 1, got {batch_size!r}')
         height, width = (sizes * 2)[:2]
         return cls((height, width), float(overlap), bool(full_pass), merge,
                    float(iou_threshold), int(batch_size))
@@ -266,7 +266,7 @@ class SlicedDetector(nn.Module):
             path = sample.metainfo['img_path']
             image = mmcv.imread(path)
             if image is None:
-                raise CLIError(f'{path}: unreadable or corrupt image')
+                raise InputError(f'{path}: unreadable or corrupt image')
             pred = sliced_predict(self.detector, image, self.pipeline, self.settings,
                                   dict(img_id=sample.metainfo.get('img_id'), img_path=path),
                                   self.max_per_img)

@@ -22,9 +22,9 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from custom.utils.errors import CLIError
+from custom.core.build_detector import build_detector
+from custom.core.errors import InputError
 
-from .build_detector import build_detector
 from .model_inputs import make_batch
 
 __all__ = ['Complexity', 'model_complexity']
@@ -85,7 +85,7 @@ def model_complexity(cfg: Config, shape: tuple[int, int] = (800, 1333),
     ``verbose`` keeps mmengine's warnings about operators it cannot count.
 
     Raises:
-        CLIError: the shape is not positive or the model cannot be traced.
+        InputError: the shape is not positive or the model cannot be traced.
     """
     model = build_detector(cfg, checkpoint=None, device='cpu')
     data = model.data_preprocessor(make_batch(tuple(shape)), False)
@@ -97,7 +97,7 @@ def model_complexity(cfg: Config, shape: tuple[int, int] = (800, 1333),
             info = get_model_complexity_info(model, inputs=inputs, show_table=show_table,
                                              show_arch=False)
     except Exception as err:
-        raise CLIError(f'cannot trace the model for FLOP counting: {err}') from err
+        raise InputError(f'cannot trace the model for FLOP counting: {err}') from err
     finally:
         del model.forward  # back to the class's forward
     return Complexity(flops=int(info['flops']), params=int(info['params']),

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 __all__ = ['make_batch', 'read_resized']
 
@@ -18,7 +18,7 @@ def read_resized(image_path: str, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8 BGR image resized to ``size`` = (H, W), as LoadImageFromFile reads it."""
     image = cv2.imread(image_path, cv2.IMREAD_COLOR)
     if image is None:
-        raise CLIError(f'{image_path}: cannot read the image')
+        raise InputError(f'{image_path}: cannot read the image')
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
@@ -39,7 +39,7 @@ def make_batch(size: tuple[int, int], batch_size: int = 1, image: str | None = N
     from mmdet.structures import DetDataSample
     height, width = size
     if height < 1 or width < 1 or batch_size < 1:
-        raise CLIError(f'input size {height}x{width} and batch size {batch_size} must be >= 1')
+        raise InputError(f'input size {height}x{width} and batch size {batch_size} must be >= 1')
     if image is not None:
         pixels = torch.from_numpy(read_resized(image, size)).permute(2, 0, 1).contiguous()
         inputs = [pixels.clone() for _ in range(batch_size)]

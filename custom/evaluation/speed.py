@@ -17,9 +17,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from custom.utils.errors import CLIError
+from custom.core.build_detector import build_detector
+from custom.core.errors import InputError
 
-from .build_detector import build_detector
 from .model_inputs import make_batch
 
 __all__ = ['SpeedReport', 'time_inference', 'benchmark_config']
@@ -75,7 +75,7 @@ def time_inference(model: nn.Module, batch: dict, warmup: int, runs: int,
                    device: str) -> list[float]:
     """Milliseconds of each of ``runs`` ``model.test_step(batch)`` calls after ``warmup``."""
     if warmup < 0 or runs < 1:
-        raise CLIError(f'--warmup {warmup} / --runs {runs}: need warmup >= 0 and runs >= 1')
+        raise InputError(f'--warmup {warmup} / --runs {runs}: need warmup >= 0 and runs >= 1')
     for _ in range(warmup):
         model.test_step(batch)
     latencies = []

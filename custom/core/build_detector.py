@@ -16,10 +16,9 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from custom.engine import apply_test_time_hooks
-from custom.utils.errors import CLIError
-
-from .checkpoint_check import check_checkpoint_matches, state_dict_of
+from .checkpoints import check_checkpoint_matches, state_dict_of
+from .errors import InputError
+from .model_preparation import apply_test_time_hooks
 
 __all__ = ['build_detector', 'dataset_meta_of']
 
@@ -47,11 +46,11 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
         nn.Module: The detector.
 
     Raises:
-        CLIError: The checkpoint is missing, unsafe, or of another architecture.
+        InputError: The checkpoint is missing, unsafe, or of another architecture.
     """
     from mmdet.registry import MODELS
     if checkpoint is not None and not osp.isfile(checkpoint):
-        raise CLIError(f'{checkpoint}: no such checkpoint file')
+        raise InputError(f'{checkpoint}: no such checkpoint file')
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if seed is not None:
         torch.manual_seed(seed)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from custom.utils.errors import CLIError
-from custom.utils.safe_load import load_checkpoint_safely
+from .errors import InputError
+from .safe_load import load_checkpoint_safely
 
 
 def state_dict_of(checkpoint: object, path: str) -> dict:
@@ -15,7 +15,7 @@ def state_dict_of(checkpoint: object, path: str) -> dict:
     if isinstance(checkpoint, dict) and checkpoint and all(
             isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return checkpoint
-    raise CLIError(f'{path}: not a checkpoint (no state_dict inside)')
+    raise InputError(f'{path}: not a checkpoint (no state_dict inside)')
 
 
 def mismatched_keys(model: nn.Module, state_dict: dict) -> tuple[list, list, list]:
@@ -29,7 +29,7 @@ def mismatched_keys(model: nn.Module, state_dict: dict) -> tuple[list, list, lis
 
 
 def check_checkpoint_matches(model: nn.Module, path: str, show: int = 5) -> dict:
-    """Load ``path`` safely and raise :class:`CLIError` unless it fits ``model`` exactly.
+    """Load ``path`` safely and raise :class:`InputError` unless it fits ``model`` exactly.
 
     Returns:
         dict: the loaded checkpoint.
@@ -37,7 +37,7 @@ def check_checkpoint_matches(model: nn.Module, path: str, show: int = 5) -> dict
     try:
         checkpoint = load_checkpoint_safely(path)
     except Exception as err:
-        raise CLIError(str(err)) from err
+        raise InputError(str(err)) from err
     state_dict = state_dict_of(checkpoint, path)
     missing, unexpected, shapes = mismatched_keys(model, state_dict)
     if missing or unexpected or shapes:
@@ -47,5 +47,5 @@ def check_checkpoint_matches(model: nn.Module, path: str, show: int = 5) -> dict
             if keys:
                 more = f' (+{len(keys) - show} more)' if len(keys) > show else ''
                 parts.append(f'{label}: {", ".join(keys[:show])}{more}')
-        raise CLIError(f'{path}: checkpoint of another architecture; ' + '; '.join(parts))
+        raise InputError(f'{path}: checkpoint of another architecture; ' + '; '.join(parts))
     return checkpoint

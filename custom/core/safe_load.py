@@ -9,10 +9,11 @@ its checkpoints load as long as they hold nothing else. Two things in them are n
 * ``HistoryBuffer`` objects of the message hub. Pickled the default way they carry bound
   methods through ``builtins.getattr``; allow-listing ``getattr`` would let a crafted file reach
   any attribute of an allow-listed object. Instead a buffer pickles as
-  ``HistoryBuffer(log_history, count_history, max_length)`` with plain lists, and only the class
-  itself is allow-listed as a constructor.
+  ``HistoryBuffer(log_history, count_history, max_length)`` with plain lists
+  (:mod:`custom.core.library_patches`), and only the class itself is allow-listed.
 * numpy scalars and arrays in the message hub's runtime info (the ETA is a ``numpy.float64``):
-  the hub's ``state_dict`` hands them over as Python numbers and lists instead.
+  the hub's ``state_dict`` hands them over as Python numbers and lists instead (the same
+  module's second patch).
 
 Nothing here turns on full pickle loading: a checkpoint whose pickle names any other global
 (``os.system`` say) is refused by torch before any of it runs.
@@ -24,40 +25,12 @@ import os
 import re
 from typing import Any
 
-import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.logging import HistoryBuffer
+
+from . import library_patches
 
 _INSTALLED = False
-
-
-def _reduce_history_buffer(buffer: HistoryBuffer) -> tuple:
-    """Pickle a HistoryBuffer as its constructor and plain lists (no bound methods)."""
-    log_history, count_history = buffer.data
-    return HistoryBuffer, (log_history.tolist(), count_history.tolist(), buffer.max_length)
-
-
-def to_plain(value: Any) -> Any:
-    """numpy scalars and arrays inside dicts, lists and tuples → Python numbers and lists."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return type(value)((k, to_plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_plain(v) for v in value)
-    return value
-
-
-def _plain_message_hub_state(state_dict_fn):
-
-    def state_dict(self) -> dict:
-        state = state_dict_fn(self)
-        state['runtime_info'] = to_plain(state.get('runtime_info', {}))
-        return state
-
-    return state_dict
 
 
 def safe_globals() -> list:
@@ -70,8 +43,7 @@ def install_safe_loading() -> None:
     global _INSTALLED
     if _INSTALLED:
         return
-    HistoryBuffer.__reduce__ = _reduce_history_buffer
-    MessageHub.state_dict = _plain_message_hub_state(MessageHub.state_dict)
+    library_patches.install()
     torch.serialization.add_safe_globals(safe_globals())
     _INSTALLED = True
 
