@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mmdet.structures.bbox import bbox_overlaps
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from custom.core.boxes import greedy_suppression, intersection_over_smaller
 from custom.core.errors import InputError
 
 MERGES = ('ios', 'nms')
@@ -119,18 +119,6 @@ def tile_windows(height: int, width: int, settings: SliceSettings) -> list[tuple
             for x in axis_starts(width, tile_w, settings.overlap)]
 
 
-def intersection_over_smaller(box: Tensor, boxes: Tensor) -> Tensor:
-    """(N,) intersection of ``box`` (4,) with each of ``boxes`` (N, 4) over the smaller area.
-
-    A box cut at a tile's border lies inside the whole object's box: its IoU with it is its
-    share of the object, but its intersection over the smaller box is 1.
-    """
-    # Over the smaller area is the larger of mmdet's two intersection-over-foreground ratios.
-    over_box = bbox_overlaps(box[None], boxes, mode='iof')[0]
-    over_boxes = bbox_overlaps(boxes, box[None], mode='iof')[:, 0]
-    return torch.maximum(over_box, over_boxes)
-
-
 def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, merge: str = 'ios',
                      iou_threshold: float = 0.5, max_per_img: int = 100) -> Tensor:
     """Indices of the detections kept when all tiles' detections (K, 4) are merged.
@@ -153,13 +141,10 @@ def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, merge: str 
     keep = []
     for label in labels.unique().tolist():
         members = (labels == label).nonzero().squeeze(1)
-        order = members[scores[members].argsort(descending=True, stable=True)]
-        while order.numel():
-            best, order = order[0], order[1:]
-            keep.append(best)
-            order = order[intersection_over_smaller(bboxes[best], bboxes[order])
-                          <= iou_threshold]
-    keep = torch.stack(keep)
+        kept = greedy_suppression(bboxes[members], scores[members], iou_threshold,
+                                  overlap=intersection_over_smaller)
+        keep.append(members[kept])
+    keep = torch.cat(keep)
     return keep[scores[keep].argsort(descending=True, stable=True)][:max_per_img]
 
 
