@@ -375,7 +375,7 @@ def test_get_flops_r50_fpn():
     from mmdet.registry import MODELS
 
     from custom.apis.config import load_config
-    from custom.evaluation.flops import model_complexity
+    from custom.profiling.flops import model_complexity
     cfg = load_config(R50_CONFIG, {'model.test_cfg.rpn.max_per_img': 20})
     result = model_complexity(cfg, (96, 128))
     model = MODELS.build(cfg.model)
@@ -407,7 +407,7 @@ def test_benchmark_cli_on_cpu():
 
 
 def test_benchmark_report_arithmetic():
-    from custom.evaluation.speed import SpeedReport
+    from custom.profiling.speed import SpeedReport
     report = SpeedReport(device='cpu', size=(64, 64), batch_size=4, warmup=0,
                          latencies_ms=[100.0, 300.0, 200.0])
     assert report.median_ms == 200.0 and report.fps == pytest.approx(20.0)

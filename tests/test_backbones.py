@@ -20,7 +20,6 @@ import torchvision
 from mmdet.registry import MODELS
 
 import custom  # noqa: F401  registers the backbones
-from custom.evaluation.backbone_complexity import measure_gflops
 from custom.models.backbones import (
     ClassicAlexNet,
     ClassicGoogLeNet,
@@ -38,6 +37,7 @@ from custom.models.backbones.torchvision_keys import (
     convert_torchvision_checkpoint,
     convert_torchvision_state_dict,
 )
+from custom.profiling.backbone_complexity import measure_gflops
 
 REPO = Path(__file__).resolve().parents[1]
 # torchvision's classifier parameters, written out here rather than taken from the converter.

@@ -18,7 +18,7 @@ from mmengine.registry import init_default_scope
 
 from custom.apis.cli import CLIError
 from custom.apis.config import load_config
-from custom.apis.deploy import export_detector, is_onnx
+from custom.apis.onnx_models import export_detector, is_onnx
 from custom.deploy import FasterRCNNGraph, OnnxRuntimeDetector, export_onnx, read_sidecar
 from custom.deploy.faster_rcnn_graph import batched_nms, decode, grid_anchors
 from custom.engine.sliced_inference import tile_pipeline
@@ -273,7 +273,7 @@ def test_bad_options_are_named(tmp_path):
     with pytest.raises(CLIError, match=r'junk.onnx: onnxruntime cannot load it'):
         OnnxRuntimeDetector(str(tmp_path / 'junk.onnx'))
     assert is_onnx('a/B.ONNX') and not is_onnx('a.pth')
-    from custom.apis.deploy import use_onnx_model
+    from custom.apis.onnx_models import use_onnx_model
     cfg = load_config(R18)
     with pytest.raises(CLIError, match=r'^--launcher pytorch: an .onnx model runs in one'):
         use_onnx_model(cfg, str(tmp_path / 'junk.onnx'), launcher='pytorch')

@@ -3,7 +3,7 @@ from custom.core.errors import InputError
 
 from .cli import exit_on_error
 from .detector import ClassicDetInferencer, Detector, read_image
-from .inference import InferenceReport, collect_images, infer_images
+from .predict_files import InferenceReport, collect_images, infer_images
 
 __all__ = [
     'InputError', 'ClassicDetInferencer', 'Detector', 'InferenceReport', 'collect_images',

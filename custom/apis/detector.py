@@ -25,7 +25,7 @@ from custom.engine.sliced_inference import (
 )
 
 from .config import load_config, resolve_device
-from .deploy import is_onnx, onnx_model_config
+from .onnx_models import is_onnx, onnx_model_config
 
 
 class ClassicDetInferencer(DetInferencer):
