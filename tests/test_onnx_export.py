@@ -21,7 +21,7 @@ from custom.apis.config import load_config
 from custom.apis.onnx_models import export_detector, is_onnx
 from custom.deploy import FasterRCNNGraph, OnnxRuntimeDetector, export_onnx, read_sidecar
 from custom.deploy.faster_rcnn_graph import batched_nms, decode, grid_anchors
-from custom.engine.sliced_inference import tile_pipeline
+from custom.inference.slicing import tile_pipeline
 
 pytest.importorskip('onnxruntime')
 

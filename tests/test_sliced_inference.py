@@ -1,5 +1,7 @@
 """Sliced inference: tiles that cover the image exactly, boxes shifted back, the merges, and
 one-line errors for bad settings."""
+import argparse
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from custom.apis.cli import CLIError
-from custom.engine.sliced_inference import (
+from custom.apis.slicing_options import FLAGS, slicing_from_args
+from custom.inference.slicing import (
     SliceSettings,
     axis_starts,
     merge_detections,
@@ -43,17 +46,34 @@ def test_tile_windows_of_an_image_and_a_tile_larger_than_it():
 
 
 @pytest.mark.parametrize('options, message', [
-    (dict(size=0), r"--slice-size: must be one or two positive pixel counts \(H W\), got 0"),
-    (dict(size=['-5']), r"--slice-size: must be one or two positive .*got \['-5'\]"),
-    (dict(size=['a']), r"--slice-size: expected one or two whole pixel counts, got \['a'\]"),
-    (dict(size=[1, 2, 3]), r'--slice-size: must be one or two positive'),
-    (dict(size=64, overlap=1.0), r'--slice-overlap: must be in \[0, 1\), got 1.0'),
-    (dict(size=64, overlap=-0.1), r'--slice-overlap: must be in \[0, 1\), got -0.1'),
-    (dict(size=64, merge='wbf'), r"--slice-merge: must be one of \('ios', 'nms'\), got 'wbf'"),
+    (dict(size=0), r"size: must be one or two positive pixel counts \(H W\), got 0"),
+    (dict(size=['-5']), r"size: must be one or two positive .*got \['-5'\]"),
+    (dict(size=['a']), r"size: expected one or two whole pixel counts, got \['a'\]"),
+    (dict(size=[1, 2, 3]), r'size: must be one or two positive'),
+    (dict(size=64, overlap=1.0), r'overlap: must be in \[0, 1\), got 1.0'),
+    (dict(size=64, overlap=-0.1), r'overlap: must be in \[0, 1\), got -0.1'),
+    (dict(size=64, merge='wbf'), r"merge: must be one of \('ios', 'nms'\), got 'wbf'"),
+    (dict(size=64, batch_size=0), r'batch_size: must be >= 1, got 0'),
 ])
-def test_bad_settings_are_one_line_errors_naming_the_option(options, message):
-    with pytest.raises(CLIError, match=message):
-        SliceSettings.from_options(**options)
+def test_bad_settings_are_one_line_errors_naming_the_setting(options, message):
+    """The settings check themselves once, when made, and name the setting in their own
+    spelling; the tools and the Python API name it as their user knows it."""
+    field = message.split(':')[0]
+    with pytest.raises(CLIError, match='^slicing.' + message) as caught:
+        SliceSettings(**options)
+    assert caught.value.key == field
+    if field in FLAGS:
+        args = argparse.Namespace(slice_size=options['size'],
+                                  slice_overlap=options.get('overlap', 0.2),
+                                  no_full_pass=False, slice_merge=options.get('merge', 'ios'))
+        with pytest.raises(CLIError, match=f'^{FLAGS[field]}:' + message[len(field) + 1:]):
+            slicing_from_args(args)
+
+
+def test_settings_are_normalised_once():
+    settings = SliceSettings('160', 0, True)
+    assert settings.size == (160, 160) and isinstance(settings.overlap, float)
+    assert SliceSettings.from_options([96, 128]) == SliceSettings((96, 128))
 
 
 def test_config_settings_are_named_by_their_key():
@@ -139,3 +159,33 @@ def test_sliced_predict_on_cuda_equals_the_cpu():
         tile_windows(300, 420, settings)) + 1
     torch.testing.assert_close(preds['cuda'].scores.cpu()[:10], preds['cpu'].scores[:10],
                                rtol=1e-3, atol=1e-4)
+
+
+def test_sliced_model_detects_on_the_image_the_dataloader_decoded(tmp_path):
+    """The test dataset's pipeline, wrapped by KeepDecodedImage, hands the decoded image on;
+    SlicedInferenceModel slices it and reads no file; the result keeps no copy of the image;
+    a sample without it is read from its path."""
+    from mmengine.dataset import Compose
+
+    from custom.inference import KeepDecodedImage, SlicedInferenceModel
+    cfg = Config.fromfile(CONFIG)
+    image = np.random.default_rng(1).integers(0, 255, (300, 500, 3), dtype=np.uint8)
+    pipeline = [dict(type='mmdet.LoadImageFromNDArray')] + [
+        t for t in cfg.test_dataloader.dataset.pipeline
+        if t['type'] not in ('LoadImageFromFile', 'LoadAnnotations')]
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        wrapped = KeepDecodedImage(Compose(pipeline))
+    packed = wrapped(dict(img=image, img_id=3))
+    assert packed['data_samples'].decoded_image is image
+    settings = SliceSettings([160, 200], 0.2, merge='nms', batch_size=4)
+    model = SlicedInferenceModel(OneBoxPerTile(), cfg.test_dataloader.dataset.pipeline,
+                                 settings)
+    result, = model.test_step(dict(inputs=[packed['inputs']],
+                                   data_samples=[packed['data_samples']]))
+    expected = sliced_predict(OneBoxPerTile(), image, model.pipeline, settings)
+    torch.testing.assert_close(result.pred_instances.bboxes, expected.bboxes)
+    assert 'decoded_image' not in result.metainfo and result.img_id == 3
+    with pytest.raises(CLIError, match='gone.png: no such image file'):
+        model.test_step(dict(inputs=[packed['inputs']], data_samples=[
+            DetDataSample(metainfo=dict(img_path=str(tmp_path / 'gone.png')))]))

@@ -34,10 +34,7 @@ def main(argv=None):
     from custom.apis.config import ensure_writable_dir
     paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
-    detector = Detector(args.config, args.checkpoint, device=args.device,
-                        **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
-                                full_pass=slicing.full_pass, slice_merge=slicing.merge)
-                           if slicing else {}))
+    detector = Detector(args.config, args.checkpoint, device=args.device, slicing=slicing)
     report = infer_images(detector, paths, args.out_dir, args.score_thr)
     for path, problem in report.failed:
         print(f'failed: {problem}', file=sys.stderr)

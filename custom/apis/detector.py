@@ -13,16 +13,11 @@ from typing import Any
 import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
-from mmdet.structures import DetDataSample
 
 from custom.core.build_detector import build_detector
 from custom.core.errors import InputError
-from custom.engine.sliced_inference import (
-    SliceSettings,
-    max_detections,
-    sliced_predict,
-    tile_pipeline,
-)
+from custom.inference import SliceSettings, draw_detections, sliced_predict, tile_pipeline
+from custom.inference.slicing import max_detections
 
 from .config import load_config, resolve_device
 from .onnx_models import is_onnx, onnx_model_config
@@ -52,24 +47,39 @@ class Detector:
         checkpoint (str): checkpoint file (loaded with the safe, weights-only loader), or
             an exported ``.onnx`` (run by onnxruntime; the config gives its data pipeline).
         device (str, optional): 'cpu', 'cuda' or 'cuda:N'; default: CUDA when present.
-        slice_size (int | tuple, optional): Sliced inference (``custom.engine.sliced_inference``):
-            tile side in pixels, or (height, width). Default: the config's
-            ``model.test_cfg.slicing`` if it has one, else no slicing.
+        slice_size (int | tuple, optional): Sliced inference (``custom.inference.slicing``):
+            tile side in pixels, or (height, width); the keywords below complete it. Give
+            either these keywords or ``slicing``.
         slice_overlap (float): Fraction a tile shares with its neighbour. Defaults to 0.2.
         full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
         slice_merge (str): 'ios' or 'nms', how tiles' detections merge. Defaults to 'ios'.
+        slicing (SliceSettings, optional): The slicing settings as one object (what
+            ``tools/infer.py`` passes). Default: from ``slice_size`` if given, else the
+            config's ``model.test_cfg.slicing`` if it has one, else no slicing.
+
+    Raises:
+        InputError: A bad slicing keyword (named as the keyword), config or checkpoint.
     """
+
+    # How the keywords above are named in errors, by the settings' own field names.
+    KEYWORDS = dict(size='slice_size', overlap='slice_overlap', full_pass='full_pass',
+                    merge='slice_merge')
 
     def __init__(self, config: str, checkpoint: str, device: str | None = None,
                  slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
-                 full_pass: bool = True, slice_merge: str = 'ios') -> None:
+                 full_pass: bool = True, slice_merge: str = 'ios', *,
+                 slicing: SliceSettings | None = None) -> None:
         cfg = load_config(config)
         self.device = resolve_device(device)
-        if slice_size is not None:
-            self.slicing = SliceSettings.from_options(slice_size, slice_overlap, full_pass,
-                                                      slice_merge, where='slice_{}')
-        else:
-            self.slicing = SliceSettings.from_config(cfg)
+        if slicing is not None and slice_size is not None:
+            raise InputError('slicing: give either slicing=SliceSettings(...) or slice_size, '
+                             'not both')
+        if slicing is None and slice_size is not None:
+            try:
+                slicing = SliceSettings(slice_size, slice_overlap, full_pass, slice_merge)
+            except InputError as err:
+                raise err.renamed(self.KEYWORDS.get(err.key, f'slice_{err.key}')) from None
+        self.slicing = slicing if slicing is not None else SliceSettings.from_config(cfg)
         self.inferencer = ClassicDetInferencer(
             model=cfg, weights=checkpoint, device=self.device, show_progress=False)
         self.classes = tuple(self.inferencer.model.dataset_meta.get('classes', ()))
@@ -92,22 +102,15 @@ class Detector:
         """
         if isinstance(image, str):
             image = read_image(image)
+        extra = {}
         if self.slicing is not None:
             pred = sliced_predict(self.inferencer.model, image, self.tile_pipeline,
                                   self.slicing, max_per_img=max_detections(
                                       self.inferencer.model))
-            vis = None
-            if return_vis:
-                sample = DetDataSample(pred_instances=pred)
-                vis = self.inferencer.visualize([image], [sample], return_vis=True,
-                                                no_save_vis=True, pred_score_thr=score_thr)[0]
             extra = dict(num_tiles=pred.num_tiles)
         else:
-            out = self.inferencer(image, return_vis=return_vis, no_save_vis=True,
-                                  pred_score_thr=score_thr, return_datasamples=True)
+            out = self.inferencer(image, no_save_vis=True, return_datasamples=True)
             pred = out['predictions'][0].pred_instances
-            vis = out['visualization'][0] if return_vis else None
-            extra = {}
         keep = pred.scores >= score_thr
         boxes = pred.bboxes[keep].cpu().numpy()
         scores = pred.scores[keep].cpu().numpy()
@@ -115,7 +118,7 @@ class Detector:
         result = dict(boxes=boxes, scores=scores, labels=labels,
                       names=[self.class_name(i) for i in labels], **extra)
         if return_vis:
-            result['vis'] = vis
+            result['vis'] = draw_detections(self.inferencer.visualizer, image, pred, score_thr)
         return result
 
     def class_name(self, label: int) -> str:

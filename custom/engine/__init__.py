@@ -19,8 +19,6 @@ from .fine_tune_checkpoint_hook import FineTuneCheckpointHook, fit_state_dict
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .fuse_conv_bn_hook import FuseConvBNHook
 from .random_state_hook import RandomStateHook, capture_random_state, restore_random_state
-from .sliced_inference import SlicedDetector, SliceSettings, sliced_predict, tile_windows
-from .sliced_inference_hook import SlicedInferenceHook
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'apply_test_time_hooks',
@@ -29,6 +27,5 @@ __all__ = [
     'FiniteLossHook', 'FuseConvBNHook', 'count_batch_norms', 'fold_batch_norms', 'lists_hook',
     'ensure_hook', 'init_cpu_process_group', 'NonFiniteLossError', 'RandomStateHook',
     'assert_finite_parameters', 'capture_random_state', 'restore_random_state',
-    'write_atomically', 'SlicedDetector', 'SliceSettings', 'SlicedInferenceHook',
-    'sliced_predict', 'tile_windows', 'FineTuneCheckpointHook', 'fit_state_dict'
+    'write_atomically', 'FineTuneCheckpointHook', 'fit_state_dict'
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,15 @@ MERGES = ('ios', 'nms')
 
 @dataclass(frozen=True)
 class SliceSettings:
-    """Checked slicing settings (see the module docstring)."""
+    """Slicing settings (see the module docstring), checked once, when they are made.
+
+    ``size`` may be given as one side (``160``, ``'160'``, ``[160]``) or (height, width); it
+    is kept as (height, width).
+
+    Raises:
+        InputError: A bad value, named ``slicing.<field>`` and with ``key`` = the field, so
+            that a caller names it as its user knows it (``err.renamed('--slice-size')``).
+    """
     size: tuple[int, int]
     overlap: float = 0.2
     full_pass: bool = True
@@ -48,57 +57,69 @@ class SliceSettings:
     iou_threshold: float = 0.5
     batch_size: int = 8
 
-    @classmethod
-    def from_options(cls, size, overlap: float = 0.2, full_pass: bool = True,
-                     merge: str = 'ios', iou_threshold: float = 0.5, batch_size: int = 8,
-                     where: str = '--slice-{}') -> 'SliceSettings':
-        """Settings from tool options, API keywords or a config dict, each checked.
-
-        Args:
-            where (str): How an option is named in errors, ``{}`` standing for it:
-                ``'--slice-{}'`` for the tools, ``'slice_{}'`` for the Python API,
-                ``'model.test_cfg.slicing.{}'`` for a config.
-
-        Raises:
-            InputError: One line naming the option and its bad value.
-        """
-        def name(option: str) -> str:
-            return where.format(option)
-
+    def __post_init__(self) -> None:
+        size = self.size
         sizes = [size] if isinstance(size, (int, float, str)) else list(size)
         try:
             sizes = [int(value) for value in sizes]
         except (TypeError, ValueError):
-            raise InputError(f'{name("size")}: expected one or two whole pixel counts, '
-                           f'got {size!r}') from None
+            raise _bad('size', f'expected one or two whole pixel counts, got {size!r}') from None
         if len(sizes) not in (1, 2) or min(sizes) <= 0:
-            raise InputError(f'{name("size")}: must be one or two positive pixel counts '
-                           f'(H W), got {size!r}')
-        if not 0 <= overlap < 1:
-            raise InputError(f'{name("overlap")}: must be in [0, 1), got {overlap!r}')
-        if merge not in MERGES:
-            raise InputError(f'{name("merge")}: must be one of {MERGES}, got {merge!r}')
-        if not 0 < iou_threshold <= 1:
-            raise InputError(f'{name("iou_threshold")}: must be in (0, 1], got {iou_threshold!r}')
-        if batch_size < 1:
-            raise InputError(f'{name("batch_size")}: must be >= 1, got {batch_size!r}')
+            raise _bad('size', f'must be one or two positive pixel counts (H W), got {size!r}')
+        if not _number(self.overlap) or not 0 <= self.overlap < 1:
+            raise _bad('overlap', f'must be in [0, 1), got {self.overlap!r}')
+        if self.merge not in MERGES:
+            raise _bad('merge', f'must be one of {MERGES}, got {self.merge!r}')
+        if not _number(self.iou_threshold) or not 0 < self.iou_threshold <= 1:
+            raise _bad('iou_threshold', f'must be in (0, 1], got {self.iou_threshold!r}')
+        if not _number(self.batch_size) or self.batch_size < 1:
+            raise _bad('batch_size', f'must be >= 1, got {self.batch_size!r}')
         height, width = (sizes * 2)[:2]
-        return cls((height, width), float(overlap), bool(full_pass), merge,
-                   float(iou_threshold), int(batch_size))
+        for name, value in (('size', (height, width)), ('overlap', float(self.overlap)),
+                            ('full_pass', bool(self.full_pass)),
+                            ('iou_threshold', float(self.iou_threshold)),
+                            ('batch_size', int(self.batch_size))):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_options(cls, size, overlap: float = 0.2, full_pass: bool = True,
+                     merge: str = 'ios', iou_threshold: float = 0.5,
+                     batch_size: int = 8) -> 'SliceSettings':
+        """The settings from positional options, as the constructor checks them."""
+        return cls(size, overlap, full_pass, merge, iou_threshold, batch_size)
 
     @classmethod
     def from_config(cls, cfg) -> 'SliceSettings | None':
-        """``model.test_cfg.slicing`` of a config, checked; None when it has none."""
+        """``model.test_cfg.slicing`` of a config, checked (errors name the config key);
+        None when it has none."""
         slicing = (cfg.get('model', {}).get('test_cfg') or {}).get('slicing')
         if not slicing:
             return None
-        return cls.from_options(where='model.test_cfg.slicing.{}', **dict(slicing))
+        slicing = dict(slicing)
+        unknown = sorted(set(slicing) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f'model.test_cfg.slicing.{unknown[0]}: unknown setting '
+                             f'(known: {", ".join(cls.__dataclass_fields__)})', key=unknown[0])
+        if 'size' not in slicing:
+            raise InputError('model.test_cfg.slicing.size: missing', key='size')
+        try:
+            return cls(**slicing)
+        except InputError as err:
+            raise err.renamed(f'model.test_cfg.slicing.{err.key}') from None
 
     def as_config(self) -> dict:
         """The ``model.test_cfg.slicing`` dict that gives these settings."""
         return dict(size=self.size, overlap=self.overlap, full_pass=self.full_pass,
                     merge=self.merge, iou_threshold=self.iou_threshold,
                     batch_size=self.batch_size)
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _bad(field: str, problem: str) -> InputError:
+    return InputError(f'slicing.{field}: {problem}', key=field)
 
 
 def axis_starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -222,13 +243,50 @@ def max_detections(model: nn.Module, default: int = 100) -> int:
     return int(rcnn.get('max_per_img', default)) if rcnn else default
 
 
-class SlicedDetector(nn.Module):
-    """A detector whose ``test_step`` slices each image (what ``tools/test.py
+DECODED_IMAGE = 'decoded_image'
+
+
+class KeepDecodedImage:
+    """A dataset's test pipeline that also hands the decoded image on to the model.
+
+    The pipeline's loader decodes each file; the resizing that follows makes the image the
+    model sees. :class:`SlicedInferenceModel` slices the decoded image itself, so this wrapper
+    keeps the first ``img`` the pipeline produced in the packed sample's metainfo
+    (``decoded_image``) instead of the model reading the file a second time.
+
+    Args:
+        pipeline (Compose): The dataset's pipeline (``transforms`` run in order).
+    """
+
+    def __init__(self, pipeline: Compose) -> None:
+        self.pipeline = pipeline
+
+    @property
+    def transforms(self) -> list:
+        return self.pipeline.transforms
+
+    def __call__(self, results: dict) -> dict | None:
+        image = None
+        for transform in self.pipeline.transforms:
+            results = transform(results)
+            if results is None:
+                return None
+            if image is None and isinstance(results, dict) and 'img' in results:
+                image = results['img']
+        if image is not None and 'data_samples' in results:
+            # set_field keeps the array itself; set_metainfo would deep-copy it.
+            results['data_samples'].set_field(image, DECODED_IMAGE, field_type='metainfo')
+        return results
+
+
+class SlicedInferenceModel(nn.Module):
+    """A detector whose ``test_step`` detects on each image tile by tile (what ``tools/test.py
     --slice-size`` runs through mmengine's test loop and evaluator).
 
-    Each input's original image is read again from its ``img_path`` and detected tile by
-    tile; the predictions are in original-image pixels, as the unsliced ``test_step``'s are,
-    so the same evaluator scores them.
+    Each sample's decoded image comes from the dataloader (:class:`KeepDecodedImage`, which
+    :class:`SlicedInferenceHook` puts around the test dataset's pipeline); a sample without it
+    is read from its ``img_path``. The predictions are in original-image pixels, as the
+    unsliced ``test_step``'s are, so the same evaluator scores them.
 
     Args:
         detector (nn.Module): The detector, weights loaded.
@@ -245,13 +303,14 @@ class SlicedDetector(nn.Module):
         self.max_per_img = max_detections(detector)
 
     def test_step(self, data: dict) -> list:
-        import mmcv
         outputs = []
         for sample in data['data_samples']:
-            path = sample.metainfo['img_path']
-            image = mmcv.imread(path)
+            path = sample.metainfo.get('img_path')
+            image = sample.metainfo.get(DECODED_IMAGE)
             if image is None:
-                raise InputError(f'{path}: unreadable or corrupt image')
+                image = read_decoded(path)
+            else:
+                del sample.decoded_image  # the result keeps no copy of the image
             pred = sliced_predict(self.detector, image, self.pipeline, self.settings,
                                   dict(img_id=sample.metainfo.get('img_id'), img_path=path),
                                   self.max_per_img)
@@ -264,3 +323,20 @@ class SlicedDetector(nn.Module):
 
     def val_step(self, data: dict) -> list:
         return self.test_step(data)
+
+
+# The name this class had first.
+SlicedDetector = SlicedInferenceModel
+
+
+def read_decoded(path: str) -> np.ndarray:
+    """The image at ``path`` as the dataset's loader decodes it (BGR uint8, H, W, 3)."""
+    import os.path as osp
+
+    import mmcv
+    if not path or not osp.isfile(path):
+        raise InputError(f'{path}: no such image file')
+    image = mmcv.imread(path)
+    if image is None:
+        raise InputError(f'{path}: unreadable or corrupt image')
+    return image
