@@ -73,3 +73,12 @@ def test_the_drawing_reads_the_same_table(repo_root):
     assert drawing.layer_table() == (PACKAGES, NOTES)
     labels = {label for _, _, _, label, _ in drawing.boxes(PACKAGES, NOTES)}
     assert {f'custom/{name}' for name in PACKAGES} <= labels
+
+
+def test_tests_mirror_the_packages(repo_root):
+    """Each package of custom has its folder of tests, and no test file sits in two folders
+    under one name (pytest's default import mode would refuse the second)."""
+    tests = repo_root / 'tests'
+    assert {name for name in PACKAGES} <= {p.name for p in tests.iterdir() if p.is_dir()}
+    names = [p.name for p in tests.rglob('test_*.py')]
+    assert len(names) == len(set(names))

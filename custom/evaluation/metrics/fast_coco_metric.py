@@ -2,7 +2,7 @@
 
 faster-coco-eval re-implements pycocotools' per-image matching and accumulation in C++ and
 keeps its API (``COCO``, ``loadRes``, ``params``, ``stats``, ``eval['precision']``), so the
-numbers are pycocotools' (bench/eval_speed.py and tests/test_bench.py check it to 1e-4).
+numbers are pycocotools' (bench/eval_speed.py and tests/bench/test_bench.py check it to 1e-4).
 """
 from __future__ import annotations
 

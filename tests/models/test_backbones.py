@@ -39,7 +39,7 @@ from custom.models.backbones.torchvision_keys import (
 )
 from custom.profiling.backbone_complexity import measure_gflops
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # torchvision's classifier parameters, written out here rather than taken from the converter.
 CLASSIFIER = {'resnet': ('fc.', ), 'vgg': ('classifier.', ), 'alexnet': ('classifier.', ),
               'googlenet': ('fc.', 'aux1.', 'aux2.')}

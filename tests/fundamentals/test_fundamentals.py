@@ -32,7 +32,7 @@ from custom.fundamentals import (
 from custom.models.backbones import ClassicLeNet5
 from custom.models.layers import Sign
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COURSE_ACTS = ('ReLU', 'Sigmoid', 'Tanh', 'Sign')
 
 # ------------------------------------------------------------------------------------------
