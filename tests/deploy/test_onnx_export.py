@@ -92,19 +92,30 @@ def test_anchors_are_mmdets_at_any_size():
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize('sync_free', [False, True])
 @pytest.mark.parametrize('ctr_clamp', [False, True])
-def test_decode_is_mmdets(ctr_clamp):
+def test_decode_is_mmdets(ctr_clamp, sync_free):
+    """With mmdet's coder the graph decodes itself; with SyncFreeDeltaXYWHBBoxCoder it calls
+    the coder's decode_boxes, the method the heads call too. Both equal mmdet's decoding."""
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
-    coder = DeltaXYWHBBoxCoder(target_means=(0.1, -0.1, 0.0, 0.05),
-                               target_stds=(0.1, 0.1, 0.2, 0.2), add_ctr_clamp=ctr_clamp,
-                               ctr_clamp=8)
+
+    from custom.models.sync_free import SyncFreeDeltaXYWHBBoxCoder
+    options = dict(target_means=(0.1, -0.1, 0.0, 0.05), target_stds=(0.1, 0.1, 0.2, 0.2),
+                   add_ctr_clamp=ctr_clamp, ctr_clamp=8)
+    coder = DeltaXYWHBBoxCoder(**options)
+    ours = SyncFreeDeltaXYWHBBoxCoder(**options) if sync_free else coder
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(50, 2, generator=g) * 200
     priors = torch.cat([xy, xy + torch.rand(50, 2, generator=g) * 100 + 1], 1)
     deltas = torch.randn(50, 12, generator=g) * 3  # 3 boxes a prior, some past the clamps
     expected = coder.decode(priors, deltas, max_shape=(180, 240))
-    got = decode(coder, priors, deltas, torch.tensor([180.0, 240.0]))
+    got = decode(ours, priors, deltas, torch.tensor([180.0, 240.0]))
     torch.testing.assert_close(got, expected)
+    if sync_free:  # the traced graph runs the same code: one trace, checked on other data
+        traced = torch.jit.trace(lambda p, d, s: decode(ours, p, d, s),
+                                 (priors, deltas, torch.tensor([180.0, 240.0])))
+        torch.testing.assert_close(traced(priors[:7], deltas[:7], torch.tensor([90.0, 100.0])),
+                                   coder.decode(priors[:7], deltas[:7], max_shape=(90, 100)))
     assert (got[:, 0::2].amax() == 240) and (got[:, 1::2].amax() == 180)  # clipping ran
 
 
