@@ -48,7 +48,7 @@ def random_detector(device: str):
     from mmengine.config import Config
 
     from custom.apis import Detector
-    from custom.evaluation.build_detector import build_detector
+    from custom.core.build_detector import build_detector
     model = build_detector(Config.fromfile(CONFIG), None, 'cpu', seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / 'random.pth'

@@ -8,7 +8,7 @@ The data: digits canvases of 1280 px with 12-40 px digits (``digits2coco.py --im
 missing). The detector: the digits demo's R18-FPN (``make demo`` trains it), which was trained
 on 320 px canvases with 24-96 px digits and sees images at 256 px: on a whole 1280 px canvas
 the digits shrink to 2-8 px. Contenders, run in turn on the same images: the detector on the
-whole image, and sliced inference (``custom.engine.sliced_inference``) at each tile size with
+whole image, and sliced inference (``custom.inference.slicing``) at each tile size with
 the full pass and the default merge (intersection over the smaller box), plus, at the second
 size, the IoU merge (NMS), the fusing merge (greedy NMM, full runs only) and no full pass.
 mAP is pycocotools' on the same detections the tools would write.
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     from pycocotools.coco import COCO
 
     from custom.apis import Detector
-    from custom.engine.sliced_inference import (
+    from custom.inference.slicing import (
         SliceSettings,
         max_detections,
         sliced_predict,

@@ -1,4 +1,9 @@
-"""Shared fixtures. Every test runs from the repository root with the package importable."""
+"""Shared fixtures. Every test runs from the repository root with the package importable.
+
+tests/ mirrors the packages (tests/<package>/test_*.py); the shared helpers (helpers.py,
+toy.py) stay here and import as top-level modules from every folder. Test file names are
+unique across the folders (pytest's default import mode needs that without __init__.py files).
+"""
 import os
 import sys
 from pathlib import Path
@@ -7,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / 'tests'))
 os.chdir(ROOT)
 
 

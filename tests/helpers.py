@@ -27,3 +27,24 @@ def with_trained_looking_norms(model: torch.nn.Module, seed: int = 1) -> torch.n
             module.weight.data.copy_(torch.rand(size, generator=g) + 0.5)
             module.bias.data.copy_(torch.randn(size, generator=g) * 0.1)
     return model
+
+
+def load_analysis_tool(name: str):
+    """A tools/analysis_tools script as a module, so its ``main(argv)`` runs in-process."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / 'tools' / 'analysis_tools' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'analysis_tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_analysis_tool(tool: str, argv: list) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``tools/analysis_tools/<tool>.py``'s ``main(argv)``."""
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = load_analysis_tool(tool).main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()

@@ -1,13 +1,14 @@
-"""The layers of docs/architecture.md: each package of classicdet imports only from the layers
-below it, so the picture (docs/architecture.png) stays true."""
+"""The layers of custom.architecture (drawn in docs/architecture.png): each package of
+classicdet imports only from the layers below it."""
 import ast
 from pathlib import Path
 
 import pytest
 
+from custom.architecture import NOTES, PACKAGES
+
 # Higher imports lower, never the other way; equal layers do not import each other.
-LAYERS = {'apis': 4, 'deploy': 3, 'evaluation': 3, 'fundamentals': 3, 'models': 2, 'engine': 2,
-          'datasets': 2, 'utils': 1, 'core': 0}
+LAYERS = PACKAGES
 
 
 def custom_imports(path: Path, package_root: Path) -> set[str]:
@@ -31,10 +32,20 @@ def custom_imports(path: Path, package_root: Path) -> set[str]:
     return found
 
 
-def test_every_subpackage_has_a_layer(repo_root):
+def test_every_subpackage_has_a_layer_and_a_note(repo_root):
     packages = {p.name for p in (repo_root / 'custom').iterdir()
                 if p.is_dir() and (p / '__init__.py').is_file()}
-    assert packages == set(LAYERS)
+    assert packages == set(LAYERS) == set(NOTES)
+
+
+def test_a_climbing_import_is_caught(tmp_path):
+    """The check itself: an import of a higher layer, absolute or relative, is found."""
+    package = tmp_path / 'custom' / 'core'
+    package.mkdir(parents=True)
+    (package / 'bad.py').write_text('from ..apis import Detector\nimport custom.engine.x\n')
+    found = custom_imports(package / 'bad.py', tmp_path / 'custom')
+    assert found == {'apis', 'engine'}
+    assert all(LAYERS[name] > LAYERS['core'] for name in found)
 
 
 @pytest.mark.parametrize('package', sorted(LAYERS))
@@ -51,3 +62,23 @@ def test_the_ops_package_stands_alone(repo_root):
     for path in (repo_root / 'mmcv_lite_ext').rglob('*.py'):
         text = path.read_text()
         assert 'import custom' not in text and 'from custom' not in text, path
+
+
+def test_the_drawing_reads_the_same_table(repo_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'draw_architecture', repo_root / 'docs' / 'draw_architecture.py')
+    drawing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drawing)
+    assert drawing.layer_table() == (PACKAGES, NOTES)
+    labels = {label for _, _, _, label, _ in drawing.boxes(PACKAGES, NOTES)}
+    assert {f'custom/{name}' for name in PACKAGES} <= labels
+
+
+def test_tests_mirror_the_packages(repo_root):
+    """Each package of custom has its folder of tests, and no test file sits in two folders
+    under one name (pytest's default import mode would refuse the second)."""
+    tests = repo_root / 'tests'
+    assert {name for name in PACKAGES} <= {p.name for p in tests.iterdir() if p.is_dir()}
+    names = [p.name for p in tests.rglob('test_*.py')]
+    assert len(names) == len(set(names))

@@ -106,7 +106,7 @@ print('sklearn' in sys.modules, 'matplotlib.pyplot' in sys.modules)
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout.splitlines()
     assert out[0] == "['custom']"
-    assert out[1] == "['core', 'datasets', 'deploy', 'engine', 'evaluation', 'models', 'utils']"
+    assert out[1] == "['core', 'datasets', 'deploy', 'engine', 'evaluation', 'inference', 'models']"
 
 
 def test_a_config_run_loads_checkpoints_through_the_safe_loader(tmp_path):

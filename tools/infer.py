@@ -56,10 +56,7 @@ def main(argv=None):
     else:
         paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
-    detector = Detector(args.config, args.checkpoint, device=args.device,
-                        **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
-                                full_pass=slicing.full_pass, slice_merge=slicing.merge)
-                           if slicing else {}))
+    detector = Detector(args.config, args.checkpoint, device=args.device, slicing=slicing)
     if video:
         done = predict_video(detector, args.inputs, args.out_dir, args.score_thr,
                              args.frame_stride)

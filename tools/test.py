@@ -44,9 +44,9 @@ def main(argv=None):
                         args.show_dir, args.launcher)
     from mmengine.runner import Runner
 
-    from custom.apis.deploy import is_onnx, use_onnx_model
-    from custom.apis.evaluation import move_results_file
-    from custom.evaluation.checkpoint_check import check_checkpoint_matches
+    from custom.apis.onnx_models import is_onnx, use_onnx_model
+    from custom.apis.runs import move_results_file
+    from custom.core.checkpoints import check_checkpoint_matches
     if is_onnx(args.checkpoint):
         use_onnx_model(cfg, args.checkpoint, resolve_device(None), args.launcher)
     runner = Runner.from_cfg(cfg)

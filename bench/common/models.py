@@ -66,11 +66,11 @@ def without_channels_last_hook(cfg) -> list:
 
 
 def build_mmdet_model(cfg, device: str, train: bool) -> torch.nn.Module:
-    """The config's detector (:func:`custom.evaluation.build_detector`, no checkpoint: the
+    """The config's detector (:func:`custom.core.build_detector`, no checkpoint: the
     weights stay PyTorch's initialisation) on ``device``, in training or eval mode.
     Channels-last when the config lists ChannelsLastHook, as the runner would make it."""
+    from custom.core.build_detector import build_detector
     from custom.engine import to_channels_last
-    from custom.evaluation.build_detector import build_detector
     model = build_detector(cfg, None, device)
     if uses_channels_last(cfg):
         to_channels_last(model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from custom.evaluation.speed import synchronize
+from custom.profiling.speed import synchronize
 
 from .phases import PHASE_PREFIX
 from .report import markdown_table

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from custom.evaluation.speed import synchronize
+from custom.profiling.speed import synchronize
 
 
 @dataclass

@@ -6,9 +6,12 @@ import os
 import sys
 from typing import Callable
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
-__all__ = ['CLIError', 'exit_on_error', 'describe_error']
+# The library's error type under the name the tools knew it by first.
+CLIError = InputError
+
+__all__ = ['CLIError', 'InputError', 'exit_on_error', 'describe_error']
 
 
 def exit_on_error(main: Callable[[list[str] | None], int | None]) -> Callable:

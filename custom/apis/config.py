@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.utils import import_modules_from_strings
 
-from .cli import CLIError
+from custom.core.errors import InputError
 
 __all__ = ['DictAction', 'load_config', 'check_override_keys', 'resolve_device',
            'ensure_writable_dir']
@@ -19,14 +19,14 @@ def load_config(path: str, cfg_options: dict | None = None) -> Config:
     """Read ``path`` and apply ``--cfg-options`` overrides whose keys must already exist.
 
     Raises:
-        CLIError: the file is missing, does not parse, or an override names an unknown key.
+        InputError: the file is missing, does not parse, or an override names an unknown key.
     """
     if not osp.isfile(path):
-        raise CLIError(f'{path}: config file not found')
+        raise InputError(f'{path}: config file not found')
     try:
         cfg = Config.fromfile(path)
     except Exception as err:
-        raise CLIError(f'{path}: cannot read config: {" ".join(str(err).split())}') from err
+        raise InputError(f'{path}: cannot read config: {" ".join(str(err).split())}') from err
     if cfg_options:
         check_override_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
@@ -55,7 +55,7 @@ def check_override_keys(cfg: Config, options: dict[str, Any]) -> None:
                 break
             else:
                 where = '.'.join(parts[:depth]) or 'the top level'
-                raise CLIError(f'--cfg-options: unknown key {key!r} (no {part!r} under {where})')
+                raise InputError(f'--cfg-options: unknown key {key!r} (no {part!r} under {where})')
 
 
 def resolve_device(device: str | None) -> str:
@@ -63,7 +63,7 @@ def resolve_device(device: str | None) -> str:
     if device is None or device == 'auto':
         return 'cuda' if torch.cuda.is_available() else 'cpu'
     if device.startswith('cuda') and not torch.cuda.is_available():
-        raise CLIError(f'--device {device}: CUDA was asked for but no CUDA device is available')
+        raise InputError(f'--device {device}: CUDA was asked for but no CUDA device is available')
     return device
 
 
@@ -76,5 +76,5 @@ def ensure_writable_dir(path: str) -> str:
             f.write('ok')
         os.remove(probe)
     except OSError as err:
-        raise CLIError(f'{path}: output folder cannot be written ({err.strerror})') from err
+        raise InputError(f'{path}: output folder cannot be written ({err.strerror})') from err
     return path

@@ -13,24 +13,19 @@ from typing import Any
 import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
-from mmdet.structures import DetDataSample
 from mmengine.config import Config
 
-from custom.engine.sliced_inference import (
-    SliceSettings,
-    max_detections,
-    sliced_predict,
-    tile_pipeline,
-)
-from custom.evaluation.build_detector import build_detector
+from custom.core.build_detector import build_detector
+from custom.core.errors import InputError
+from custom.inference import SliceSettings, draw_detections, sliced_predict, tile_pipeline
+from custom.inference.slicing import max_detections
 
-from .cli import CLIError
 from .config import load_config, resolve_device
-from .deploy import is_onnx, onnx_model_config
+from .onnx_models import is_onnx, onnx_model_config
 
 
 class ClassicDetInferencer(DetInferencer):
-    """``DetInferencer`` whose model comes from :func:`custom.evaluation.build_detector`:
+    """``DetInferencer`` whose model comes from :func:`custom.core.build_detector`:
     the checkpoint loads strictly after its keys and shapes are checked (mmdet's inferencer
     loads with ``strict=False`` and only warns, so a wrong checkpoint would give a detector
     that silently predicts noise), and the model is prepared as ``tools/test.py`` prepares it
@@ -53,27 +48,42 @@ class Detector:
         checkpoint (str): checkpoint file (loaded with the safe, weights-only loader), or
             an exported ``.onnx`` (run by onnxruntime; the config gives its data pipeline).
         device (str, optional): 'cpu', 'cuda' or 'cuda:N'; default: CUDA when present.
-        slice_size (int | tuple, optional): Sliced inference (``custom.engine.sliced_inference``):
-            tile side in pixels, or (height, width). Default: the config's
-            ``model.test_cfg.slicing`` if it has one, else no slicing.
+        slice_size (int | tuple, optional): Sliced inference (``custom.inference.slicing``):
+            tile side in pixels, or (height, width); the keywords below complete it. Give
+            either these keywords or ``slicing``.
         slice_overlap (float): Fraction a tile shares with its neighbour. Defaults to 0.2.
         full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
         slice_merge (str): 'ios', 'nms' or 'nmm', how tiles' detections merge. Defaults
             to 'ios'.
+        slicing (SliceSettings, optional): The slicing settings as one object (what
+            ``tools/infer.py`` passes). Default: from ``slice_size`` if given, else the
+            config's ``model.test_cfg.slicing`` if it has one, else no slicing.
+
+    Raises:
+        InputError: A bad slicing keyword (named as the keyword), config or checkpoint.
     """
+
+    # How the keywords above are named in errors, by the settings' own field names.
+    KEYWORDS = dict(size='slice_size', overlap='slice_overlap', full_pass='full_pass',
+                    merge='slice_merge')
 
     def __init__(self, config: str | Config, checkpoint: str, device: str | None = None,
                  slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
-                 full_pass: bool = True, slice_merge: str = 'ios') -> None:
+                 full_pass: bool = True, slice_merge: str = 'ios', *,
+                 slicing: SliceSettings | None = None) -> None:
         cfg = config if isinstance(config, Config) else load_config(config)
         self.cfg = cfg
         self.checkpoint = checkpoint
         self.device = resolve_device(device)
-        if slice_size is not None:
-            self.slicing = SliceSettings.from_options(slice_size, slice_overlap, full_pass,
-                                                      slice_merge, where='slice_{}')
-        else:
-            self.slicing = SliceSettings.from_config(cfg)
+        if slicing is not None and slice_size is not None:
+            raise InputError('slicing: give either slicing=SliceSettings(...) or slice_size, '
+                             'not both')
+        if slicing is None and slice_size is not None:
+            try:
+                slicing = SliceSettings(slice_size, slice_overlap, full_pass, slice_merge)
+            except InputError as err:
+                raise err.renamed(self.KEYWORDS.get(err.key, f'slice_{err.key}')) from None
+        self.slicing = slicing if slicing is not None else SliceSettings.from_config(cfg)
         self.inferencer = ClassicDetInferencer(
             model=cfg, weights=checkpoint, device=self.device, show_progress=False)
         self.classes = tuple(self.inferencer.model.dataset_meta.get('classes', ()))
@@ -100,12 +110,7 @@ class Detector:
             return self.predict_batch([image], score_thr, return_vis)[0]
         pred = sliced_predict(self.inferencer.model, image, self.tile_pipeline, self.slicing,
                               max_per_img=max_detections(self.inferencer.model))
-        vis = None
-        if return_vis:
-            sample = DetDataSample(pred_instances=pred)
-            vis = self.inferencer.visualize([image], [sample], return_vis=True,
-                                            no_save_vis=True, pred_score_thr=score_thr)[0]
-        return self._as_result(pred, score_thr, vis, return_vis, num_tiles=pred.num_tiles)
+        return self._as_result(pred, image, score_thr, return_vis, num_tiles=pred.num_tiles)
 
     def predict_batch(self, images: list[np.ndarray], score_thr: float = 0.0,
                       return_vis: bool = False) -> list[dict[str, Any]]:
@@ -121,14 +126,12 @@ class Detector:
         """
         if self.slicing is not None:
             return [self.predict(image, score_thr, return_vis) for image in images]
-        out = self.inferencer(list(images), batch_size=len(images), return_vis=return_vis,
-                              no_save_vis=True, pred_score_thr=score_thr,
+        out = self.inferencer(list(images), batch_size=len(images), no_save_vis=True,
                               return_datasamples=True)
-        visualizations = out['visualization'] if return_vis else [None] * len(images)
-        return [self._as_result(sample.pred_instances, score_thr, vis, return_vis)
-                for sample, vis in zip(out['predictions'], visualizations)]
+        return [self._as_result(sample.pred_instances, image, score_thr, return_vis)
+                for sample, image in zip(out['predictions'], images)]
 
-    def _as_result(self, pred, score_thr: float, vis, return_vis: bool,
+    def _as_result(self, pred, image: np.ndarray, score_thr: float, return_vis: bool,
                    **extra) -> dict[str, Any]:
         keep = pred.scores >= score_thr
         labels = pred.labels[keep].cpu().numpy().astype(int)
@@ -136,7 +139,7 @@ class Detector:
                       scores=pred.scores[keep].cpu().numpy(), labels=labels,
                       names=[self.class_name(i) for i in labels], **extra)
         if return_vis:
-            result['vis'] = vis
+            result['vis'] = draw_detections(self.inferencer.visualizer, image, pred, score_thr)
         return result
 
     def stages(self, image: str | np.ndarray, windows_config: str | None = None,
@@ -157,7 +160,7 @@ class Detector:
         """
         from custom.evaluation.detection_stages import collect_stages
         if is_onnx(self.checkpoint):
-            raise CLIError(f'{self.checkpoint}: the stages need the PyTorch model; an '
+            raise InputError(f'{self.checkpoint}: the stages need the PyTorch model; an '
                            'exported .onnx hides them')
         if isinstance(image, str):
             image = read_image(image)
@@ -173,11 +176,11 @@ def read_image(path: str) -> np.ndarray:
     """Read an image as BGR uint8 (H, W, 3); grayscale, RGBA and 16-bit are converted.
 
     Raises:
-        CLIError: the file is missing, unreadable or not an image.
+        InputError: the file is missing, unreadable or not an image.
     """
     if not osp.isfile(path):
-        raise CLIError(f'{path}: no such image file')
+        raise InputError(f'{path}: no such image file')
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise CLIError(f'{path}: unreadable or corrupt image')
+        raise InputError(f'{path}: unreadable or corrupt image')
     return img

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import cv2
 from tqdm import tqdm
 
-from .cli import CLIError
+from custom.core.errors import InputError
 from .config import ensure_writable_dir
-from .inference import prediction_to_json
+from .predict_files import prediction_to_json
 
 __all__ = ['VIDEO_EXTENSIONS', 'VideoReport', 'is_video', 'open_video', 'predict_video']
 
@@ -49,10 +49,10 @@ def open_video(path: str) -> cv2.VideoCapture:
     """An opened capture whose first frame decodes.
 
     Raises:
-        CLIError: the file is missing, not a video, or its codec cannot be decoded here.
+        InputError: the file is missing, not a video, or its codec cannot be decoded here.
     """
     if not osp.isfile(path):
-        raise CLIError(f'{path}: no such video file')
+        raise InputError(f'{path}: no such video file')
     level = cv2.getLogLevel()
     cv2.setLogLevel(0)  # silent
     try:  # FFmpeg only: other backends would take a broken file for an image sequence
@@ -62,7 +62,7 @@ def open_video(path: str) -> cv2.VideoCapture:
         cv2.setLogLevel(level)
     if not ok:
         capture.release()
-        raise CLIError(f'{path}: cannot read this video (not a video, or its codec is not '
+        raise InputError(f'{path}: cannot read this video (not a video, or its codec is not '
                        "available to OpenCV's video backend)")
     capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
     return capture
@@ -79,10 +79,10 @@ def predict_video(detector, path: str, out_dir: str, score_thr: float = 0.3,
             undecoded. Defaults to 1.
 
     Raises:
-        CLIError: an unreadable video, a stride below 1, or a video that cannot be written.
+        InputError: an unreadable video, a stride below 1, or a video that cannot be written.
     """
     if frame_stride < 1:
-        raise CLIError(f'--frame-stride: must be >= 1, got {frame_stride}')
+        raise InputError(f'--frame-stride: must be >= 1, got {frame_stride}')
     capture = open_video(path)
     ensure_writable_dir(out_dir)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -110,7 +110,7 @@ def predict_video(detector, path: str, out_dir: str, score_thr: float = 0.3,
                     writer = cv2.VideoWriter(video_out, cv2.VideoWriter_fourcc(*'mp4v'),
                                              fps / frame_stride, (width, height))
                     if not writer.isOpened():
-                        raise CLIError(f'{video_out}: cannot write an mp4 video here')
+                        raise InputError(f'{video_out}: cannot write an mp4 video here')
                 writer.write(cv2.cvtColor(result['vis'], cv2.COLOR_RGB2BGR))
                 record = prediction_to_json(path, result)
                 del record['image']

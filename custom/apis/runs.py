@@ -1,13 +1,15 @@
 """Turning a config plus command-line choices into an mmengine run (train or test)."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 import torch
 from mmengine.config import Config
 
+from custom.core.errors import InputError
+
 from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
-from .cli import CLIError
 from .config import ensure_writable_dir
 
 
@@ -41,14 +43,14 @@ def prepare_train_config(cfg: Config,
         cfg.resume, cfg.load_from = True, None
     elif resume:
         if not osp.isfile(resume):
-            raise CLIError(f'--resume {resume}: checkpoint file not found')
+            raise InputError(f'--resume {resume}: checkpoint file not found')
         cfg.resume, cfg.load_from = True, resume
     if load_from:
         if resume:
-            raise CLIError('--load-from and --resume: give one (resume continues a run, '
+            raise InputError('--load-from and --resume: give one (resume continues a run, '
                            'load-from starts a new one from the weights)')
         if not osp.isfile(load_from):
-            raise CLIError(f'--load-from {load_from}: checkpoint file not found')
+            raise InputError(f'--load-from {load_from}: checkpoint file not found')
         cfg.resume, cfg.load_from = False, load_from
         ensure_hook(cfg, 'FineTuneCheckpointHook')
     if amp:
@@ -59,7 +61,7 @@ def prepare_train_config(cfg: Config,
             cfg.optim_wrapper.loss_scale = 'dynamic'
     if auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise CLIError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+            raise InputError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if tensorboard:
         add_tensorboard(cfg)
@@ -72,11 +74,11 @@ def add_tensorboard(cfg: Config) -> Config:
     ``vis_data`` folder beside ``scalars.json``, with the same scalar names.
 
     Raises:
-        CLIError: the tensorboard package is not installed.
+        InputError: the tensorboard package is not installed.
     """
     import importlib.util
     if importlib.util.find_spec('tensorboard') is None:
-        raise CLIError('--tensorboard: the tensorboard package is not installed '
+        raise InputError('--tensorboard: the tensorboard package is not installed '
                        '(requirements.txt pins it)')
     backends = list(cfg.visualizer.get('vis_backends', None) or [])
     if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
@@ -109,7 +111,7 @@ def prepare_test_config(cfg: Config,
         ensure_writable_dir(show_dir)
         vis = cfg.default_hooks.get('visualization', None)
         if vis is None:
-            raise CLIError('--show-dir: the config has no visualization hook')
+            raise InputError('--show-dir: the config has no visualization hook')
         vis.draw = True
         vis.test_out_dir = osp.abspath(show_dir)
     use_cpu_collectives(cfg, launcher)
@@ -139,3 +141,39 @@ def use_cpu_collectives(cfg: Config, launcher: str) -> None:
             type='ChannelsLastDistributedDataParallel',
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def results_file_for(out: str) -> str:
+    """The file CocoMetric writes for ``outfile_prefix = splitext(out)[0]``."""
+    return osp.splitext(osp.abspath(out))[0] + '.bbox.json'
+
+
+def move_results_file(out: str) -> None:
+    """Rename CocoMetric's ``<prefix>.bbox.json`` to the path the user asked for."""
+    written = results_file_for(out)
+    if not osp.isfile(written):
+        raise InputError(f'{out}: the evaluator wrote no detections file ({written} missing)')
+    if osp.abspath(out) != written:
+        os.replace(written, out)
+
+
+def detect_dataset(config: str, checkpoint: str, out: str, work_dir: str,
+                   cfg_options: dict | None = None) -> tuple[str, str]:
+    """Run ``checkpoint`` over the config's test set as ``tools/test.py --out`` does.
+
+    Returns:
+        tuple[str, str]: the annotation file the detections refer to and the folder of its
+        images.
+    """
+    from mmengine.runner import Runner
+
+    from .config import load_config
+    cfg = load_config(config, cfg_options)
+    prepare_test_config(cfg, config, checkpoint, work_dir, out, None, 'none')
+    dataset = cfg.test_dataloader.dataset
+    ann_file = cfg.test_evaluator.get('ann_file') or osp.join(dataset.get('data_root', ''),
+                                                              dataset.ann_file)
+    img_dir = osp.join(dataset.get('data_root', ''), dataset.get('data_prefix', {}).get('img', ''))
+    Runner.from_cfg(cfg).test()
+    move_results_file(out)
+    return ann_file, img_dir

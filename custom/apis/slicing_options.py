@@ -5,8 +5,9 @@ import argparse
 
 from mmengine.config import Config
 
-from custom.engine.hook_lists import ensure_hook
-from custom.engine.sliced_inference import MERGES, SliceSettings
+from custom.core.errors import InputError
+from custom.core.hook_lists import ensure_hook
+from custom.inference.slicing import MERGES, SliceSettings
 
 
 def add_slicing_args(parser: argparse.ArgumentParser) -> None:
@@ -25,12 +26,24 @@ def add_slicing_args(parser: argparse.ArgumentParser) -> None:
                             "the smaller passes 0.5 into their union ('nmm', as SAHI)")
 
 
+# The option that sets each of the settings' fields.
+FLAGS = dict(size='--slice-size', overlap='--slice-overlap', full_pass='--no-full-pass',
+             merge='--slice-merge')
+
+
 def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
-    """The checked settings the options ask for; None without ``--slice-size``."""
+    """The checked settings the options ask for; None without ``--slice-size``.
+
+    Raises:
+        InputError: A bad value, named by its option (``--slice-overlap: must be in ...``).
+    """
     if args.slice_size is None:
         return None
-    return SliceSettings.from_options(args.slice_size, args.slice_overlap,
-                                      not args.no_full_pass, args.slice_merge)
+    try:
+        return SliceSettings(args.slice_size, args.slice_overlap, not args.no_full_pass,
+                             args.slice_merge)
+    except InputError as err:
+        raise err.renamed(FLAGS.get(err.key, f'--slice-{err.key}')) from None
 
 
 def set_slicing(cfg: Config, settings: SliceSettings) -> None:

@@ -1,7 +1,7 @@
 """Tiling of a COCO training set (SAHI's ``coco slice``): small objects in large images get
 trained at the size sliced inference shows them.
 
-Every image is cut on the grid of sliced inference (:func:`custom.utils.tile_grid.tile_grid`,
+Every image is cut on the grid of sliced inference (:func:`custom.core.tile_grid.tile_grid`,
 overlapping tiles that cover it exactly). Each box is clipped to each tile it touches; a
 piece that keeps less than ``min_visible`` of its box's area is dropped (a sliver of an object
 teaches nothing but noise). Tiles left without boxes are kept, or a seeded sample of them at
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 
 from custom.core.errors import InputError
-from custom.utils.tile_grid import tile_grid
+from custom.core.tile_grid import tile_grid
 
 __all__ = ['TilingReport', 'clip_to_tile', 'tile_coco']
 

@@ -9,8 +9,8 @@ from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from torch import nn
 
+from custom.core.errors import InputError
 from custom.models.roi_heads.iterative_bbox_roi_head import refine_steps
-from custom.utils.errors import CLIError
 
 __all__ = ['check_exportable']
 
@@ -24,10 +24,10 @@ def check_exportable(detector: nn.Module, cfg=None) -> None:
         cfg (Config, optional): Its config (checked for ``model.test_cfg.slicing``).
 
     Raises:
-        CLIError: ``model.<part>`` and why it cannot be exported.
+        InputError: ``model.<part>`` and why it cannot be exported.
     """
     def refuse(part: str, why: str):
-        raise CLIError(f'model.{part}: {why}; ONNX export supports Faster R-CNN with an '
+        raise InputError(f'model.{part}: {why}; ONNX export supports Faster R-CNN with an '
                        'RPN, RoIAlign and plain NMS')
 
     if not isinstance(detector, TwoStageDetector) or not detector.with_rpn:

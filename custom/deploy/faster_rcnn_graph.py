@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torchvision.ops import nms, roi_align
 
 from custom.models.roi_heads.iterative_bbox_roi_head import refine_steps
+from custom.models.sync_free.sync_free_delta_xywh_bbox_coder import SyncFreeDeltaXYWHBBoxCoder
 
 from .export_check import check_exportable
 
@@ -236,8 +237,12 @@ class FasterRCNNGraph(nn.Module):
 
 def decode(coder: DeltaXYWHBBoxCoder, priors: Tensor, deltas: Tensor,
            max_shape: Tensor, wh_ratio_clip: float = 16 / 1000) -> Tensor:
-    """mmdet's ``delta2bbox`` with the coder's settings and the clip size as a tensor
-    (mmdet 3.3's ONNX variant of it imports a module that no longer exists).
+    """mmdet's ``delta2bbox`` with the coder's settings and the clip size as a tensor.
+
+    A ``SyncFreeDeltaXYWHBBoxCoder`` (classicdet's configs) decodes with its own
+    :meth:`decode_boxes`, the method the detector's heads call too; for mmdet's coder the
+    decoding is written here (mmdet 3.3's ONNX variant of it imports a module that no longer
+    exists).
 
     Args:
         coder (DeltaXYWHBBoxCoder): means, stds, clipping and centre clamp.
@@ -249,6 +254,8 @@ def decode(coder: DeltaXYWHBBoxCoder, priors: Tensor, deltas: Tensor,
     Returns:
         Tensor: (N, 4 * k) x1y1x2y2 boxes.
     """
+    if isinstance(coder, SyncFreeDeltaXYWHBBoxCoder):
+        return coder.decode_boxes(priors, deltas, max_shape, wh_ratio_clip)
     num = deltas.shape[0]
     deltas = deltas.reshape(num, -1, 4) * deltas.new_tensor(coder.stds) + deltas.new_tensor(
         coder.means)

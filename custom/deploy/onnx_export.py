@@ -17,7 +17,7 @@ import warnings
 import torch
 from torch import nn
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .faster_rcnn_graph import FasterRCNNGraph
 
@@ -51,11 +51,11 @@ def export_onnx(detector: nn.Module, out: str, example_size: tuple[int, int],
         dict: What was written to the sidecar JSON.
 
     Raises:
-        CLIError: The opset is too old, or a part of the detector cannot be expressed.
+        InputError: The opset is too old, or a part of the detector cannot be expressed.
     """
     import onnx
     if opset < MIN_OPSET:
-        raise CLIError(f'--opset {opset}: RoIAlign with aligned=True needs opset '
+        raise InputError(f'--opset {opset}: RoIAlign with aligned=True needs opset '
                        f'{MIN_OPSET} or newer')
     graph = FasterRCNNGraph(detector).eval()
     h, w = example_size
@@ -113,17 +113,17 @@ def read_sidecar(onnx_path: str) -> dict:
     """The sidecar JSON of an exported model.
 
     Raises:
-        CLIError: The file is missing or not the JSON :func:`export_onnx` writes.
+        InputError: The file is missing or not the JSON :func:`export_onnx` writes.
     """
     path = sidecar_path(onnx_path)
     try:
         with open(path) as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise CLIError(f'{path}: missing; it is written beside the .onnx by '
+        raise InputError(f'{path}: missing; it is written beside the .onnx by '
                        'tools/deploy/export_onnx.py') from None
     except (OSError, ValueError) as err:
-        raise CLIError(f'{path}: unreadable ({err})') from None
+        raise InputError(f'{path}: unreadable ({err})') from None
     if not isinstance(meta, dict) or 'classes' not in meta:
-        raise CLIError(f'{path}: not a classicdet ONNX sidecar (no "classes")')
+        raise InputError(f'{path}: not a classicdet ONNX sidecar (no "classes")')
     return meta

@@ -11,7 +11,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .onnx_export import read_sidecar
 
@@ -45,7 +45,7 @@ class OnnxRuntimeDetector(BaseModel):
         super().__init__(init_cfg=init_cfg)
         self.test_cfg = test_cfg
         if not osp.isfile(onnx_file):
-            raise CLIError(f'{onnx_file}: no such ONNX file')
+            raise InputError(f'{onnx_file}: no such ONNX file')
         self.onnx_file = onnx_file
         self.meta = read_sidecar(onnx_file)
         self.dataset_meta = dict(classes=tuple(self.meta['classes']))
@@ -87,10 +87,10 @@ class OnnxRuntimeDetector(BaseModel):
             tuple[ndarray, ndarray, ndarray]: boxes (K, 4), scores (K,), labels (K,) int64.
 
         Raises:
-            CLIError: The graph was exported for another input size.
+            InputError: The graph was exported for another input size.
         """
         if self.fixed_size and list(image.shape[-2:]) != list(self.fixed_size):
-            raise CLIError(
+            raise InputError(
                 f'{self.onnx_file}: exported for {self.fixed_size[0]}x{self.fixed_size[1]} '
                 f'inputs, but the test pipeline gives {image.shape[-2]}x{image.shape[-1]}; '
                 'export with --dynamic')
@@ -116,5 +116,5 @@ def _session(onnx_file: str, device: str, num_threads: int | None):
     try:
         return ort.InferenceSession(onnx_file, sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime raises its own exception types per failure
-        raise CLIError(f'{onnx_file}: onnxruntime cannot load it '
+        raise InputError(f'{onnx_file}: onnxruntime cannot load it '
                        f'({str(err).splitlines()[0][:200]})') from None

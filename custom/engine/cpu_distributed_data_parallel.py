@@ -8,7 +8,7 @@ import torch.distributed as dist
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
-from .channels_last_hook import to_channels_last
+from custom.core.model_preparation import to_channels_last
 
 
 @MODEL_WRAPPERS.register_module()

@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 # Below this share of the model's weights, a checkpoint is not a starting point for it.
 MIN_SHARED = 0.5
@@ -28,7 +28,7 @@ def fit_state_dict(model: nn.Module, state_dict: dict,
         ``roi_head.bbox_head.fc_cls: 80 -> 2 classes, re-initialised``.
 
     Raises:
-        CLIError: Less than half the model's weights (by element count) are in the file
+        InputError: Less than half the model's weights (by element count) are in the file
             with their shapes: a classifier's file, or another architecture.
     """
     own = model.state_dict()
@@ -37,7 +37,7 @@ def fit_state_dict(model: nn.Module, state_dict: dict,
     total = sum(v.numel() for v in own.values())
     shared = sum(own[k].numel() for k in fitting)
     if total == 0 or shared / total < MIN_SHARED:
-        raise CLIError(
+        raise InputError(
             f'{source}: shares {100 * shared / max(total, 1):.0f}% of the model\'s weights '
             f'({len(fitting)} of {len(own)} tensors): a classifier\'s file or another '
             'architecture, not a detector to fine-tune (a backbone\'s weights go in the '

@@ -1,10 +1,10 @@
-"""Everything that measures a detector or a dataset: COCO metrics, proposal recall, PR curves,
-confusion matrices, training curves, dataset statistics and drawings, speed and FLOPs, and
-:func:`build_detector`, the one way a detector is built from a config and a checkpoint.
+"""Measuring a detector: COCO metrics (``metrics/``, registered), COCO result files, proposal
+recall, PR curves, confusion matrices and training curves.
 
-Importing the package registers its metrics (``metrics/``) and nothing else; the tools import
-the module they use (``custom.evaluation.pr_curves``, ...), so a training run does not load
-matplotlib or pycocotools through classicdet.
+Importing the package registers its metrics and nothing else; the tools import the module they
+use (``custom.evaluation.pr_curves``, ...), so a training run does not load matplotlib or
+pycocotools through classicdet. Dataset statistics and drawings live with the datasets
+(``custom.datasets``); speed and FLOPs with ``custom.profiling``.
 """
 from .metrics import FastCocoMetric
 

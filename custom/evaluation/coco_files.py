@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 __all__ = ['read_json', 'load_ground_truth', 'load_results', 'results_as_coco', 'xywh_to_xyxy',
            'class_names']
@@ -25,12 +25,12 @@ RESULT_KEYS = ('image_id', 'category_id', 'bbox', 'score')
 def read_json(path: str) -> Any:
     """Parse ``path`` as JSON, naming the file in any error."""
     if not osp.isfile(path):
-        raise CLIError(f'{path}: file not found')
+        raise InputError(f'{path}: file not found')
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CLIError(f'{path}: not valid JSON ({err})') from err
+        raise InputError(f'{path}: not valid JSON ({err})') from err
 
 
 def load_ground_truth(ann_file: str) -> COCO:
@@ -38,10 +38,10 @@ def load_ground_truth(ann_file: str) -> COCO:
     data = read_json(ann_file)
     if not isinstance(data, dict) or not all(
             isinstance(data.get(key), list) for key in ('images', 'annotations', 'categories')):
-        raise CLIError(f'{ann_file}: not a COCO annotation file '
+        raise InputError(f'{ann_file}: not a COCO annotation file '
                        "(needs lists 'images', 'annotations' and 'categories')")
     if not data['categories']:
-        raise CLIError(f'{ann_file}: no categories')
+        raise InputError(f'{ann_file}: no categories')
     gt = COCO()
     gt.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress lines
@@ -53,26 +53,27 @@ def load_results(results_file: str, gt: COCO, ann_file: str = 'the annotation fi
     """COCO results (a list of detections) checked against the ground truth they refer to.
 
     Raises:
-        CLIError: the file is not a list of detections, or one names an image or category
+        InputError: the file is not a list of detections, or one names an image or category
             that the annotation file does not have.
     """
     dets = read_json(results_file)
     if isinstance(dets, dict) and 'annotations' in dets:
-        raise CLIError(f'{results_file}: this is an annotation file, not a results file '
+        raise InputError(f'{results_file}: this is an annotation file, not a results file '
                        '(expected a list of {image_id, category_id, bbox, score})')
     if not isinstance(dets, list):
-        raise CLIError(f'{results_file}: expected a list of detections, got {type(dets).__name__}')
+        raise InputError(f'{results_file}: expected a list of detections, '
+                         f'got {type(dets).__name__}')
     image_ids, cat_ids = set(gt.getImgIds()), set(gt.getCatIds())
     for index, det in enumerate(dets):
         where = f'{results_file}: detection {index}'
         if not isinstance(det, dict) or any(key not in det for key in RESULT_KEYS):
-            raise CLIError(f'{where}: needs keys {", ".join(RESULT_KEYS)}')
+            raise InputError(f'{where}: needs keys {", ".join(RESULT_KEYS)}')
         if det['image_id'] not in image_ids:
-            raise CLIError(f'{where}: image_id {det["image_id"]} is not in {ann_file}')
+            raise InputError(f'{where}: image_id {det["image_id"]} is not in {ann_file}')
         if det['category_id'] not in cat_ids:
-            raise CLIError(f'{where}: category_id {det["category_id"]} is not in {ann_file}')
+            raise InputError(f'{where}: category_id {det["category_id"]} is not in {ann_file}')
         if not (isinstance(det['bbox'], list) and len(det['bbox']) == 4):
-            raise CLIError(f'{where}: bbox must be [x, y, width, height]')
+            raise InputError(f'{where}: bbox must be [x, y, width, height]')
     return dets
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools.coco import COCO
 
-from .boxes import box_iou
+from custom.core.boxes import box_iou
+
 from .coco_files import class_names, load_ground_truth, load_results, xywh_to_xyxy
 from .plotting import new_figure, save_figure
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .plotting import new_figure, save_figure
 
@@ -69,12 +69,12 @@ def read_scalars(path: str) -> ScalarLog:
     """Parse ``path`` line by line.
 
     Raises:
-        CLIError: the file is missing, a line is not a JSON object, or nothing is in it.
+        InputError: the file is missing, a line is not a JSON object, or nothing is in it.
     """
     if osp.isdir(path) and osp.isfile(osp.join(path, 'vis_data', 'scalars.json')):
         path = osp.join(path, 'vis_data', 'scalars.json')
     if not osp.isfile(path):
-        raise CLIError(f'{path}: file not found')
+        raise InputError(f'{path}: file not found')
     log = ScalarLog(path=path)
     with open(path, encoding='utf-8') as f:
         for lineno, line in enumerate(f, start=1):
@@ -83,9 +83,9 @@ def read_scalars(path: str) -> ScalarLog:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise CLIError(f'{path}:{lineno}: not a JSON line ({err.msg})') from err
+                raise InputError(f'{path}:{lineno}: not a JSON line ({err.msg})') from err
             if not isinstance(record, dict):
-                raise CLIError(f'{path}:{lineno}: expected a JSON object per line')
+                raise InputError(f'{path}:{lineno}: expected a JSON object per line')
             if is_train_record(record):
                 log.train.append(record)
             else:
@@ -95,7 +95,7 @@ def read_scalars(path: str) -> ScalarLog:
                 record['_after_iter'] = log.train[-1].get('step', 0) if log.train else 0
                 log.val.append(record)
     if not log.train and not log.val:
-        raise CLIError(f'{path}: no scalars in the file')
+        raise InputError(f'{path}: no scalars in the file')
     log.by_epoch = any('epoch' in record for record in log.train)
     if not log.by_epoch:
         for record in log.val:
@@ -144,7 +144,7 @@ def split_requested_keys(log: ScalarLog, keys: list[str]) -> tuple[list[str], li
         else:
             available = ', '.join(k for k in train_keys + val_keys
                                   if k not in ('step', 'iter', 'epoch'))
-            raise CLIError(f'--keys {key}: not in {log.path} (available: {available})')
+            raise InputError(f'--keys {key}: not in {log.path} (available: {available})')
     return train, val
 
 
@@ -165,7 +165,7 @@ def plot_curves(log: ScalarLog, out: str, keys: list[str] | None = None) -> str:
     """
     train_keys, val_keys = split_requested_keys(log, keys) if keys else default_keys(log)
     if not train_keys and not val_keys:
-        raise CLIError(f'{log.path}: no loss or mAP scalars to plot')
+        raise InputError(f'{log.path}: no loss or mAP scalars to plot')
     loss_keys = [k for k in train_keys if k.startswith('loss')]
     val_loss_keys = [k for k in val_keys if is_val_loss(k)]
     metric_keys = [k for k in val_keys if not is_val_loss(k)]

@@ -9,7 +9,7 @@ import os.path as osp
 
 import numpy as np
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .coco_files import load_ground_truth, load_results, xywh_to_xyxy
 from .plotting import new_figure, save_figure
@@ -24,7 +24,7 @@ def read_inputs(ann_file: str, results_file: str):
     gt = load_ground_truth(ann_file)
     dets = load_results(results_file, gt, ann_file)
     if not dets:
-        raise CLIError(f'{results_file}: no detections in the results file')
+        raise InputError(f'{results_file}: no detections in the results file')
     return gt, dets
 
 
@@ -144,7 +144,7 @@ def draw_image(gt, dets: list[dict], image_id: int, img_dir: str, score_thr: flo
                     cv2.LINE_AA)
     os.makedirs(osp.dirname(out), exist_ok=True)
     if not cv2.imwrite(out, image):
-        raise CLIError(f'{out}: cannot write the drawing')
+        raise InputError(f'{out}: cannot write the drawing')
     return out
 
 

@@ -10,7 +10,7 @@ import os.path as osp
 
 from matplotlib.figure import Figure
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 __all__ = ['new_figure', 'save_figure']
 
@@ -30,5 +30,5 @@ def save_figure(fig: Figure, out: str, dpi: int = 120) -> str:
             fig.tight_layout()
         fig.savefig(out, dpi=dpi, format='png')
     except OSError as err:
-        raise CLIError(f'{out}: cannot write the figure ({err.strerror or err})') from err
+        raise InputError(f'{out}: cannot write the figure ({err.strerror or err})') from err
     return out

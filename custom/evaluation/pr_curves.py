@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .coco_files import class_names, load_ground_truth, load_results, results_as_coco
 from .plotting import new_figure, save_figure
@@ -57,17 +57,17 @@ def pr_curves_from_eval(coco_eval: COCOeval, names: list[str], iou: float = 0.5,
     """Slice ``coco_eval.eval['precision']`` (T, R, K, A, M) at one IoU, area and maxDets.
 
     Raises:
-        CLIError: ``iou`` is not one of COCOeval's thresholds, or area/maxDets is unknown.
+        InputError: ``iou`` is not one of COCOeval's thresholds, or area/maxDets is unknown.
     """
     params = coco_eval.params
     t = np.flatnonzero(np.isclose(params.iouThrs, iou))
     if t.size == 0:
         known = ', '.join(f'{v:.2f}' for v in params.iouThrs)
-        raise CLIError(f'--iou {iou}: not a COCO IoU threshold (one of {known})')
+        raise InputError(f'--iou {iou}: not a COCO IoU threshold (one of {known})')
     if area not in params.areaRngLbl:
-        raise CLIError(f'area {area!r}: not one of {", ".join(params.areaRngLbl)}')
+        raise InputError(f'area {area!r}: not one of {", ".join(params.areaRngLbl)}')
     if max_dets not in params.maxDets:
-        raise CLIError(f'max_dets {max_dets}: not one of {params.maxDets}')
+        raise InputError(f'max_dets {max_dets}: not one of {params.maxDets}')
     a, m = params.areaRngLbl.index(area), list(params.maxDets).index(max_dets)
     precision = coco_eval.eval['precision'][t[0], :, :, a, m].T.copy()  # (K, R)
     has_gt = (precision > -1).all(axis=1)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .boxes import box_iou
+from custom.core.boxes import box_iou
 
 # Exactly pycocotools' Params.iouThrs, so that thresholds compare bit for bit.
 COCO_IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)

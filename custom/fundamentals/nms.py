@@ -7,23 +7,18 @@ Detectors propose many overlapping boxes for one object. NMS keeps the best of e
 3. drop every remaining box whose IoU with it is above the threshold;
 4. repeat from 2 until no box remains.
 
-This is the algorithm; the detectors run the same one through fast kernels (mmcv's ``nms``
-on ``mmcv_lite_ext``, i.e. torchvision's), and a test checks that both keep the same boxes.
+This is the algorithm, written out as the course states it; the detectors run the same one
+through fast kernels (mmcv's ``nms`` on ``mmcv_lite_ext``, i.e. torchvision's), a test checks
+that both keep the same boxes, and :func:`custom.core.boxes.greedy_suppression` is the same
+loop with the overlap measure as a parameter (sliced inference merges with it). IoU is
+:func:`custom.core.boxes.box_iou`.
 
 Shape shorthand: N = boxes, K = kept boxes. Boxes are (x1, y1, x2, y2).
 """
 import torch
 from torch import Tensor
 
-
-def box_iou(box: Tensor, boxes: Tensor) -> Tensor:
-    """IoU of one box (4,) with each of ``boxes`` (N, 4): intersection area / union area."""
-    width = (torch.minimum(box[2], boxes[:, 2]) - torch.maximum(box[0], boxes[:, 0])).clamp(min=0)
-    height = (torch.minimum(box[3], boxes[:, 3]) - torch.maximum(box[1], boxes[:, 1])).clamp(min=0)
-    intersection = width * height
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return intersection / (area + areas - intersection)
+from custom.core.boxes import box_iou
 
 
 def greedy_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -43,6 +38,6 @@ def greedy_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         best = order[0]  # 2. keep the best remaining box
         keep.append(best)
         rest = order[1:]
-        overlaps = box_iou(boxes[best], boxes[rest])
+        overlaps = box_iou(boxes[best][None], boxes[rest])[0]  # (1, N) -> (N,)
         order = rest[overlaps <= iou_threshold]  # 3. drop the ones it overlaps; 4. repeat
     return torch.stack(keep) if keep else torch.empty(0, dtype=torch.long)

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from custom.utils.safe_load import load_checkpoint_safely
+from custom.core.safe_load import load_checkpoint_safely
 
 # COCO 2017's 80 category ids, in the order of mmdet's CocoDataset classes.
 COCO_CATEGORY_IDS = (

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 
 import custom  # noqa: F401  registers the backbones
-from custom.evaluation.backbone_complexity import all_backbone_rows, format_markdown
 from custom.models.backbones.torchvision_keys import TORCHVISION_ARCHS
+from custom.profiling.backbone_complexity import all_backbone_rows, format_markdown
 
 
 def parse_args() -> argparse.Namespace:

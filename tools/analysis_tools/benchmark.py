@@ -8,7 +8,7 @@ import sys
 
 from custom.apis.cli import exit_on_error
 from custom.apis.config import DictAction, load_config, resolve_device
-from custom.evaluation.speed import benchmark_config
+from custom.profiling.speed import benchmark_config
 
 
 def parse_args(argv):

@@ -32,7 +32,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.n < 1 or args.scale < 1:
         raise ValueError(f'--n and --scale must be >= 1, got {args.n} and {args.scale}')
-    from custom.evaluation.browse import browse_dataset
+    from custom.datasets.browse import browse_dataset
 
     cfg = load_config(args.config, args.cfg_options)
     ensure_writable_dir(args.out_dir)

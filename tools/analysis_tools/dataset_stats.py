@@ -23,8 +23,8 @@ def parse_args(argv):
 @exit_on_error
 def main(argv=None):
     args = parse_args(argv)
+    from custom.datasets.coco_stats import coco_stats, format_stats, plot_stats
     from custom.datasets.coco_validation import check_coco_dict, errors_only, read_coco_json
-    from custom.evaluation.coco_stats import coco_stats, format_stats, plot_stats
 
     data, problems = read_coco_json(args.ann_json)
     if data is not None:

@@ -52,7 +52,7 @@ def main(argv=None):
     from custom.evaluation.detection_report import build_report, read_inputs, write_report
     ann_file, results, img_dir = args.ann_file, args.results, args.img_dir
     if args.config:
-        from custom.apis.evaluation import detect_dataset
+        from custom.apis.runs import detect_dataset
         results = osp.join(args.out_dir, 'detections.json')
         ann_file, found_dir = detect_dataset(args.config, args.checkpoint, results, args.out_dir,
                                                 args.cfg_options)

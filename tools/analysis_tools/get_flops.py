@@ -7,7 +7,7 @@ import sys
 
 from custom.apis.cli import exit_on_error
 from custom.apis.config import DictAction, load_config
-from custom.evaluation.flops import model_complexity
+from custom.profiling.flops import model_complexity
 
 
 def parse_args(argv):

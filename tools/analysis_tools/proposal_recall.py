@@ -22,7 +22,7 @@ import sys
 
 from custom.apis.cli import CLIError, exit_on_error
 from custom.apis.config import DictAction, load_config, resolve_device
-from custom.evaluation.build_detector import build_detector
+from custom.core.build_detector import build_detector
 from custom.evaluation.proposal_recall import (
     DEFAULT_PROPOSAL_NUMS,
     build_generators,

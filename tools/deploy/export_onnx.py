@@ -37,7 +37,7 @@ def parse_args(argv):
 @exit_on_error
 def main(argv=None):
     args = parse_args(argv)
-    from custom.apis.deploy import export_detector
+    from custom.apis.onnx_models import export_detector
     meta = export_detector(args.config, args.checkpoint, args.out, args.opset,
                            None if args.dynamic else args.input_size, args.cfg_options)
     size = 'any size' if meta['dynamic'] else 'x'.join(map(str, meta['input_size']))

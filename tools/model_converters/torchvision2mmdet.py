@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from custom.core.safe_load import UnsafeCheckpointError
 from custom.models.backbones.torchvision_keys import (
     TORCHVISION_ARCHS,
     ArchMismatchError,
     backbone_cfg_for_arch,
     convert_torchvision_checkpoint,
 )
-from custom.utils import UnsafeCheckpointError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,10 +20,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 from torch import nn
 
-from custom.engine.sliced_inference import tile_pipeline
+from custom.inference.slicing import tile_pipeline
 from custom.models.proposals import BaseWindowProposals
 from custom.models.sync_free.batch_proposals import batch_candidates, decode_clipped
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .records import (
     AnchorLevel,
@@ -83,11 +83,11 @@ def collect_stages(model: nn.Module, cfg: Config, image: np.ndarray, *,
         DetectionStages: The records.
 
     Raises:
-        CLIError: The model is not a two-stage detector with an RPN or window proposer.
+        InputError: The model is not a two-stage detector with an RPN or window proposer.
     """
     for part in ('backbone', 'rpn_head', 'roi_head'):
         if getattr(model, part, None) is None:
-            raise CLIError(f'model.{part}: the stages page needs a two-stage detector '
+            raise InputError(f'model.{part}: the stages page needs a two-stage detector '
                            f'(backbone, rpn_head, roi_head); {type(model).__name__} has none')
     batch = prepare_input(model, cfg, image)
     inputs, samples = batch['inputs'], batch['data_samples']
@@ -168,7 +168,7 @@ def _proposal_stage(model, feats, samples) -> tuple[ProposalStage, list[AnchorLe
                                count=int(size[0] * size[1] * generator.num_base_priors[i]))
                    for i, size in enumerate(sizes)]
     else:
-        raise CLIError(f'model.rpn_head: {type(head).__name__} is neither an RPNHead nor a '
+        raise InputError(f'model.rpn_head: {type(head).__name__} is neither an RPNHead nor a '
                        'window proposer; the stages page cannot show its proposals')
     counts = torch.bincount(levels, minlength=1 if not anchors else len(anchors))
     stage = ProposalStage(

@@ -18,7 +18,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from custom.utils.errors import CLIError
+from custom.core.errors import InputError
 
 from .captions import CAPTIONS
 from .page_script import SCRIPT, STYLE
@@ -160,7 +160,7 @@ def write_page(stages: DetectionStages, panels: dict[str, str], out: str,
         with open(out, 'w', encoding='utf-8') as f:
             f.write(page)
     except OSError as err:
-        raise CLIError(f'{out}: cannot write the page ({err.strerror or err})') from err
+        raise InputError(f'{out}: cannot write the page ({err.strerror or err})') from err
     return out
 
 

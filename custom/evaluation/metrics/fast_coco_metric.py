@@ -2,23 +2,20 @@
 
 faster-coco-eval re-implements pycocotools' per-image matching and accumulation in C++ and
 keeps its API (``COCO``, ``loadRes``, ``params``, ``stats``, ``eval['precision']``), so the
-numbers are pycocotools' (bench/eval_speed.py and tests/test_bench.py check it to 1e-4).
+numbers are pycocotools' (bench/eval_speed.py and tests/bench/test_bench.py check it to 1e-4).
 """
 from __future__ import annotations
 
-import os
-import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 from mmdet.evaluation.metrics import CocoMetric
-from mmdet.evaluation.metrics import coco_metric as coco_metric_module
 from mmdet.registry import METRICS
-from mmengine.fileio import dump as mmengine_dump
+
+from custom.core import library_patches
+from custom.core.library_patches import dump_json_at_once  # noqa: F401  (its old home)
 
 FASTER_COCO_EVAL_PIN = 'faster-coco-eval==1.8.0'
-# Serialises the swap below when two metrics evaluate at once in one process.
-_SWAP_LOCK = threading.RLock()
 
 
 def _faster_coco_eval():
@@ -31,41 +28,13 @@ def _faster_coco_eval():
     return faster_coco_eval
 
 
-def dump_json_at_once(obj, file=None, file_format=None, **kwargs):
-    """mmengine's ``dump``, but a local ``.json`` file is encoded in one ``json.dumps`` call.
-
-    mmengine streams files through ``json.dump``, whose encoder is pure Python; ``json.dumps``
-    (mmengine's ``dump`` to a string) uses the C encoder and writes the same text. For COCO-sized
-    results (hundreds of thousands of boxes) the streamed dump took longer than the evaluation.
-    """
-    is_local_json = (isinstance(file, (str, os.PathLike)) and str(file).endswith('.json')
-                     and file_format in (None, 'json') and not kwargs.get('backend_args'))
-    if not is_local_json:
-        return mmengine_dump(obj, file, file_format, **kwargs)
-    text = mmengine_dump(obj, file_format='json', **kwargs)
-    with open(file, 'w') as f:
-        f.write(text)
-
-
 @contextmanager
 def faster_coco_api() -> Iterator[None]:
-    """Make mmdet's CocoMetric code use faster-coco-eval and a one-shot JSON dump.
-
-    CocoMetric takes its ground-truth/results class, its evaluator and its file writer from
-    the module globals ``COCO``, ``COCOeval`` and ``dump`` and offers no other hook; swapping
-    them only for the length of one call keeps every other CocoMetric as it is.
-    """
+    """Make mmdet's CocoMetric code use faster-coco-eval and a one-shot JSON dump, for the
+    length of one call (:func:`custom.core.library_patches.faster_coco_api` says why)."""
     fce = _faster_coco_eval()
-    names = ('COCO', 'COCOeval', 'dump')
-    with _SWAP_LOCK:
-        saved = [getattr(coco_metric_module, name) for name in names]
-        for name, value in zip(names, (fce.COCO, fce.COCOeval_faster, dump_json_at_once)):
-            setattr(coco_metric_module, name, value)
-        try:
-            yield
-        finally:
-            for name, value in zip(names, saved):
-                setattr(coco_metric_module, name, value)
+    with library_patches.faster_coco_api(fce.COCO, fce.COCOeval_faster):
+        yield
 
 
 @METRICS.register_module()

@@ -31,7 +31,7 @@ import torch
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from ...utils import load_checkpoint_safely
+from custom.core.safe_load import load_checkpoint_safely
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 VGG_DEPTHS = (11, 13, 16, 19)

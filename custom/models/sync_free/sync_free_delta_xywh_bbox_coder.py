@@ -22,8 +22,13 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
     work, in training twice per image and stage (the targets of the RPN and of the RoI head)
     and in inference at every decoding. Here the constants are made once per device and
     dtype and reused; the arithmetic is mmdet's, operation for operation, so deltas and
-    boxes are bit-identical (tested). Batched (3-D) decoding, tensor ``max_shape`` and ONNX
-    export take mmdet's path.
+    boxes are bit-identical (tested). Batched (3-D) decoding takes mmdet's path.
+
+    :meth:`decode_boxes` is the decoding itself, with no Python branch on the data and the
+    clip size as a list or a tensor, so that it also traces into an ONNX graph: the detector's
+    own decoding (``decode``, through the heads) and the exported graph
+    (``custom.deploy.FasterRCNNGraph``) both call it. mmdet's coder, during an export, calls
+    an ONNX helper that mmdet 3.3 no longer ships.
 
     Same arguments as ``DeltaXYWHBBoxCoder``.
     """
@@ -71,12 +76,11 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
         Returns:
             Tensor | BaseBoxes: (N, 4 * C) boxes.
         """
-        if (pred_bboxes.ndim != 2 or isinstance(max_shape, Tensor)
-                or torch.onnx.is_in_onnx_export()):
+        if pred_bboxes.ndim != 2:
             return super().decode(bboxes, pred_bboxes, max_shape, wh_ratio_clip)
         rois = get_box_tensor(bboxes)
         assert pred_bboxes.size(0) == rois.size(0)
-        decoded = self._delta2bbox(rois, pred_bboxes, max_shape, wh_ratio_clip)
+        decoded = self.decode_boxes(rois, pred_bboxes, max_shape, wh_ratio_clip)
         if self.use_box_type:
             assert decoded.size(-1) == 4, \
                 'Cannot warp decoded boxes with box type when decoded boxes have shape of ' \
@@ -84,13 +88,23 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
             return HorizontalBoxes(decoded)
         return decoded
 
-    def _delta2bbox(self, rois: Tensor, deltas: Tensor, max_shape: Optional[Sequence[int]],
-                    wh_ratio_clip: float) -> Tensor:
+    def decode_boxes(self, rois: Tensor, deltas: Tensor,
+                     max_shape: Optional[Union[Sequence[int], Tensor]] = None,
+                     wh_ratio_clip: float = 16 / 1000) -> Tensor:
         """mmdet's ``delta2bbox``, step for step, with this coder's settings and cached
-        constants. (N, 4) rois and (N, 4 * C) deltas -> (N, 4 * C) boxes."""
-        num_bboxes, num_classes = deltas.size(0), deltas.size(1) // 4
-        if num_bboxes == 0:
-            return deltas
+        constants, and traceable (no branch on the data; ``max_shape`` may be a tensor).
+
+        Args:
+            rois (Tensor): (N, 4) boxes the deltas move.
+            deltas (Tensor): (N, 4 * C) normalised deltas.
+            max_shape (Sequence[int] | Tensor, optional): (H, W) to clip the boxes to.
+            wh_ratio_clip (float): Largest log-scale change allowed, as mmdet's.
+
+        Returns:
+            Tensor: (N, 4 * C) boxes.
+        """
+        num_bboxes, width = deltas.size(0), deltas.size(1)
+        num_classes = width // 4
         deltas = deltas.reshape(-1, 4)
         means, stds = self._means_stds(deltas)
         denorm_deltas = deltas * stds + means
@@ -99,7 +113,7 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
         pxy = ((rois_[:, :2] + rois_[:, 2:]) * 0.5)
         pwh = (rois_[:, 2:] - rois_[:, :2])
         dxy_wh = pwh * dxy
-        max_ratio = np.abs(np.log(wh_ratio_clip))
+        max_ratio = float(np.abs(np.log(wh_ratio_clip)))
         if self.add_ctr_clamp:
             dxy_wh = torch.clamp(dxy_wh, max=self.ctr_clamp, min=-self.ctr_clamp)
             dwh = torch.clamp(dwh, max=max_ratio)
@@ -109,9 +123,13 @@ class SyncFreeDeltaXYWHBBoxCoder(DeltaXYWHBBoxCoder):
         gwh = pwh * dwh.exp()
         bboxes = torch.cat([gxy - (gwh * 0.5), gxy + (gwh * 0.5)], dim=-1)
         if self.clip_border and max_shape is not None:
-            bboxes[..., 0::2].clamp_(min=0, max=max_shape[1])
-            bboxes[..., 1::2].clamp_(min=0, max=max_shape[0])
-        return bboxes.reshape(num_bboxes, -1)
+            if isinstance(max_shape, Tensor):  # (h, w) -> (w, h, w, h) for x1, y1, x2, y2
+                bound = max_shape[:2].flip(0).repeat(2).to(bboxes)
+                bboxes = torch.min(bboxes.clamp(min=0), bound)
+            else:
+                bboxes[..., 0::2].clamp_(min=0, max=max_shape[1])
+                bboxes[..., 1::2].clamp_(min=0, max=max_shape[0])
+        return bboxes.reshape(num_bboxes, width)
 
     def _means_stds(self, like: Tensor) -> Tuple[Tensor, Tensor]:
         """(1, 4) means and stds on ``like``'s device and dtype, made on first use."""
