@@ -18,6 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from custom.core.errors import InputError
+
 from .config import ensure_writable_dir
 from .predict_files import prediction_to_json
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .boxes import box_iou
+from custom.core.boxes import box_iou
+
 from .coco_files import class_names, results_as_coco, xywh_to_xyxy
 
 __all__ = ['ClassReport', 'match_detections', 'class_reports', 'image_errors']

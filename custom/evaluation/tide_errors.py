@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .boxes import box_iou
+from custom.core.boxes import box_iou
+
 from .coco_files import xywh_to_xyxy
 
 __all__ = ['ERROR_KINDS', 'TideBreakdown', 'tide_breakdown', 'interpolated_ap']

@@ -9,9 +9,9 @@ import pytest
 from helpers import run_tool
 
 from custom.core.errors import InputError
+from custom.core.tile_grid import tile_grid
 from custom.datasets.coco_split import split_coco, split_counts
 from custom.datasets.coco_tiling import clip_to_tile, tile_coco
-from custom.core.tile_grid import tile_grid
 
 
 def coco(image_classes: list[list[int]], size=(100, 100)) -> dict:

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from browser import dump_dom
+from helpers import with_trained_looking_norms
 from torchvision.ops import batched_nms
 from torchvision.ops.boxes import _batched_nms_coordinate_trick as offset_batched_nms
 
@@ -18,8 +20,6 @@ from custom.apis.config import load_config
 from custom.core.build_detector import build_detector
 from custom.evaluation.detection_stages import collect_stages, prepare_input
 from custom.evaluation.detection_stages.page import export_candidates, write_page
-from browser import dump_dom
-from helpers import with_trained_looking_norms
 
 # mmcv's batched_nms, which the heads call, separates classes (RPN levels) by offsetting the
 # boxes, in float32; torchvision's function that does the same (offset_batched_nms) is the

@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from custom.core.tile_grid import tile_grid
 from custom.inference.slicing import (
     SliceSettings,
     merge_detections,
@@ -14,7 +15,6 @@ from custom.inference.slicing import (
     tile_pipeline,
     tile_windows,
 )
-from custom.core.tile_grid import tile_grid
 
 # An object at (100, 100, 140, 160) seen by two tiles that overlap in y 115..140: the upper
 # tile sees its top (0), the lower its bottom (1). Their intersection over the smaller is

@@ -20,10 +20,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 from torch import nn
 
+from custom.core.errors import InputError
 from custom.inference.slicing import tile_pipeline
 from custom.models.proposals import BaseWindowProposals
 from custom.models.sync_free.batch_proposals import batch_candidates, decode_clipped
-from custom.core.errors import InputError
 
 from .records import (
     AnchorLevel,
