@@ -25,4 +25,4 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 clean-demo:
-	rm -rf work_dirs/demo data/digits
+	rm -rf work_dirs/demo data/digits data/digits_shifts

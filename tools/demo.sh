@@ -66,6 +66,10 @@ step "report at score 0.3: per-class precision/recall/F1, TIDE errors, worst ima
 "$PY" tools/analysis_tools/detection_report.py $DATA/annotations/instances_val.json \
     "$WORK/val_preds.json" --img-dir $DATA/val --out-dir "$WORK/report"
 
+step "val and the shift sets (pages training never saw) in one table"
+"$PY" bench/shift_sets.py "$CONFIG" "$WORK/$FINAL" --data $DATA --shifts-dir data/digits_shifts \
+    --out "$WORK/shift_sets.json"
+
 cat <<TXT
 
 Done.
@@ -75,4 +79,5 @@ Done.
   curves:          $WORK/curves.png (training and validation loss, mAP)
   report:          $WORK/report/report.md (per class at score 0.3, TIDE errors, worst images)
   TensorBoard:     tensorboard --logdir $WORK
+  shift sets:      $WORK/shift_sets.json (mAP on val and on each shift set)
 TXT
