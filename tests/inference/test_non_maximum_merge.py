@@ -58,7 +58,7 @@ def test_nmm_measures_against_the_best_box_not_the_growing_union():
 
 
 def test_sliced_predict_with_nmm_returns_the_fused_boxes():
-    from test_sliced_inference import CONFIG, OneBoxPerTile
+    from test_slicing import CONFIG, OneBoxPerTile
     pipeline = tile_pipeline(Config.fromfile(CONFIG).test_dataloader.dataset.pipeline)
     settings = SliceSettings.from_options([160, 200], 0.2, merge='nmm')
     pred = sliced_predict(OneBoxPerTile(), np.zeros((300, 500, 3), np.uint8), pipeline,
