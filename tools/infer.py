@@ -30,19 +30,23 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     slicing = slicing_from_args(args)
+    from custom.apis.limits import check_score_thr
+    check_score_thr(args.score_thr)
     from custom.apis import Detector, collect_images, infer_images
     from custom.apis.config import ensure_writable_dir
     paths = collect_images(args.inputs)
     ensure_writable_dir(args.out_dir)
     detector = Detector(args.config, args.checkpoint, device=args.device,
                         **(dict(slice_size=slicing.size, slice_overlap=slicing.overlap,
-                                full_pass=slicing.full_pass, slice_merge=slicing.merge)
+                                full_pass=slicing.full_pass, slice_merge=slicing.merge,
+                                max_tiles=slicing.max_tiles)
                            if slicing else {}))
     report = infer_images(detector, paths, args.out_dir, args.score_thr)
     for path, problem in report.failed:
         print(f'failed: {problem}', file=sys.stderr)
     print(f'{len(report.written)} image(s) written to {args.out_dir}/vis and '
-          f'{args.out_dir}/preds; {len(report.failed)} failed')
+          f'{args.out_dir}/preds; {len(report.failed)} failed'
+          + (': ' + ', '.join(path for path, _ in report.failed) if report.failed else ''))
     return 1 if report.failed else 0
 
 

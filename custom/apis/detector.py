@@ -7,10 +7,8 @@ Example:
 """
 from __future__ import annotations
 
-import os.path as osp
 from typing import Any
 
-import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
@@ -21,10 +19,11 @@ from custom.engine.sliced_inference import (
     sliced_predict,
     tile_pipeline,
 )
+from custom.datasets.image_reading import read_image
 from custom.evaluation.build_detector import build_detector
 
-from .cli import CLIError
 from .config import load_config, resolve_device
+from .limits import check_score_thr
 from .deploy import is_onnx, onnx_model_config
 
 
@@ -36,6 +35,13 @@ class ClassicDetInferencer(DetInferencer):
     when the config's ``custom_hooks`` ask for it (channels-last weights, batch norms folded
     into convolutions). An exported ``.onnx`` as the weights runs in onnxruntime
     (:class:`custom.deploy.OnnxRuntimeDetector`)."""
+
+    def _get_transform_idx(self, pipeline_cfg, name) -> int:
+        # The configs load images with CheckedLoadImageFromFile; the inferencer replaces the
+        # loading step with its array loader (Detector passes images read by read_image).
+        if isinstance(name, tuple) and 'LoadImageFromFile' in name:
+            name = (*name, 'CheckedLoadImageFromFile')
+        return super()._get_transform_idx(pipeline_cfg, name)
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
         if is_onnx(weights):
@@ -58,16 +64,19 @@ class Detector:
         slice_overlap (float): Fraction a tile shares with its neighbour. Defaults to 0.2.
         full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
         slice_merge (str): 'ios' or 'nms', how tiles' detections merge. Defaults to 'ios'.
+        max_tiles (int): Most tiles one image may be cut into. Defaults to 10,000.
     """
 
     def __init__(self, config: str, checkpoint: str, device: str | None = None,
                  slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
-                 full_pass: bool = True, slice_merge: str = 'ios') -> None:
+                 full_pass: bool = True, slice_merge: str = 'ios',
+                 max_tiles: int = 10_000) -> None:
         cfg = load_config(config)
         self.device = resolve_device(device)
         if slice_size is not None:
             self.slicing = SliceSettings.from_options(slice_size, slice_overlap, full_pass,
-                                                      slice_merge, where='slice_{}')
+                                                      slice_merge, max_tiles=max_tiles,
+                                                      where='slice_{}')
         else:
             self.slicing = SliceSettings.from_config(cfg)
         self.inferencer = ClassicDetInferencer(
@@ -89,7 +98,11 @@ class Detector:
             dict: ``boxes`` (K, 4) float x1y1x2y2 pixels, ``scores`` (K,), ``labels`` (K,)
             int, ``names`` list of K class names; ``vis`` (H, W, 3) RGB when asked; with
             slicing, ``num_tiles`` (detector runs, the full pass included).
+
+        Raises:
+            InputError: ``score_thr`` outside [0, 1], or an image the reader refuses.
         """
+        check_score_thr(score_thr, 'score_thr')
         if isinstance(image, str):
             image = read_image(image)
         if self.slicing is not None:
@@ -121,16 +134,3 @@ class Detector:
     def class_name(self, label: int) -> str:
         return self.classes[label] if label < len(self.classes) else str(label)
 
-
-def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8 (H, W, 3); grayscale, RGBA and 16-bit are converted.
-
-    Raises:
-        CLIError: the file is missing, unreadable or not an image.
-    """
-    if not osp.isfile(path):
-        raise CLIError(f'{path}: no such image file')
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise CLIError(f'{path}: unreadable or corrupt image')
-    return img

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from .cli import CLIError
 from .config import ensure_writable_dir
+from .output_names import output_names
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -45,10 +46,12 @@ class InferenceReport:
 
 def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.3,
                  progress: bool = True) -> InferenceReport:
-    """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``.
+    """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``
+    (NAME from :func:`custom.apis.output_names.output_names`: distinct for every input).
 
     Unreadable images are reported in the returned report and skipped; the others go on.
     """
+    names = output_names(paths)
     vis_dir = ensure_writable_dir(osp.join(out_dir, 'vis'))
     pred_dir = ensure_writable_dir(osp.join(out_dir, 'preds'))
     report = InferenceReport()
@@ -57,11 +60,18 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
         try:
             result = detector.predict(path, score_thr=score_thr, return_vis=True)
         except CLIError as err:
-            report.failed.append((path, str(err)))
+            problem = str(err)
+            report.failed.append((path, problem if path in problem else f'{path}: {problem}'))
+            continue
+        except (RuntimeError, ValueError, cv2.error) as err:  # one image the model cannot take
+            report.failed.append((path, f'{path}: inference failed on this image '
+                                        f'({type(err).__name__})'))
             continue
         if 'num_tiles' in result:  # sliced inference: detector runs on this image
             bar.set_postfix_str(f'{osp.basename(path)}: {result["num_tiles"]} tiles')
-        name = osp.splitext(osp.basename(path))[0]
+        name = names[path]
+        os.makedirs(osp.dirname(osp.join(vis_dir, name)), exist_ok=True)
+        os.makedirs(osp.dirname(osp.join(pred_dir, name)), exist_ok=True)
         cv2.imwrite(osp.join(vis_dir, name + '.png'), cv2.cvtColor(result['vis'],
                                                                     cv2.COLOR_RGB2BGR))
         with open(osp.join(pred_dir, name + '.json'), 'w') as f:

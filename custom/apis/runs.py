@@ -7,8 +7,10 @@ import torch
 from mmengine.config import Config
 
 from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
+from ..engine.atomic_local_backend import remove_stale_temporaries
 from .cli import CLIError
 from .config import ensure_writable_dir
+from .limits import check_positive_schedule
 
 
 def default_work_dir(config_path: str) -> str:
@@ -33,10 +35,13 @@ def prepare_train_config(cfg: Config,
             fits the model loads, the rest is re-initialised (:class:`FineTuneCheckpointHook`).
     """
     cfg.launcher = launcher
+    check_positive_schedule(cfg.get('train_cfg'))
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
                                        default_work_dir(config_path))
+    if resume:
+        remove_stale_temporaries(cfg.work_dir)
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, resolve_last_checkpoint(cfg.work_dir)
     elif resume:
         if not osp.isfile(resume):
             raise CLIError(f'--resume {resume}: checkpoint file not found')
@@ -63,6 +68,68 @@ def prepare_train_config(cfg: Config,
     return cfg
 
 
+def resolve_last_checkpoint(work_dir: str) -> str | None:
+    """The checkpoint the work dir's ``last_checkpoint`` names, or None when it has none.
+
+    The file holds a path relative to the work dir (absolute in older runs); an absolute path
+    that no longer exists (the work dir was moved) is looked up by its name in the work dir.
+
+    Raises:
+        CLIError: ``last_checkpoint`` names a file that is in neither place.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record, encoding='utf-8') as f:
+        named = f.read().strip()
+    if not named:
+        return None
+    candidates = [named] if osp.isabs(named) else []
+    candidates.append(osp.join(work_dir, named if not osp.isabs(named) else osp.basename(named)))
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise CLIError(f'{record}: names {named}, which is not in {work_dir}; give the checkpoint '
+                   'with --resume CKPT')
+
+
+def check_start_checkpoint(model, cfg: Config) -> None:
+    """Check the checkpoint a training run starts from before mmengine loads it, so that a
+    bad file is named in one line (mmengine passes torch's and its own text through).
+
+    ``--resume`` needs a complete training checkpoint of this model: its weights, ``meta``
+    and ``message_hub``; ``--load-from`` needs weights (what fits loads).
+
+    Raises:
+        CLIError: refused pickle, truncated file, plain state_dict for ``--resume``, another
+            architecture, NaN/inf weights.
+    """
+    from custom.evaluation.checkpoint_check import (
+        check_checkpoint_matches,
+        check_finite_weights,
+        state_dict_of,
+    )
+    from custom.utils.safe_load import load_checkpoint_safely
+    path = cfg.get('load_from')
+    if not path:
+        return
+    option = '--resume' if cfg.get('resume') else '--load-from'
+    try:
+        if option == '--resume':
+            checkpoint = check_checkpoint_matches(model, path)
+        else:
+            checkpoint = load_checkpoint_safely(path)
+            check_finite_weights(state_dict_of(checkpoint, path), path)
+    except Exception as err:  # noqa: BLE001 - every refusal names the file already
+        raise CLIError(f'{option}: {err}') from err
+    if option == '--resume':
+        missing = [key for key in ('meta', 'message_hub') if key not in checkpoint]
+        if missing:
+            raise CLIError(f'--resume: {path}: not a training checkpoint (no '
+                           f'{" or ".join(missing)}; only weights?): use --load-from to start '
+                           'a new run from its weights')
+
+
 def prepare_test_config(cfg: Config,
                         config_path: str,
                         checkpoint: str,
@@ -70,7 +137,13 @@ def prepare_test_config(cfg: Config,
                         out: str | None = None,
                         show_dir: str | None = None,
                         launcher: str = 'none') -> Config:
-    """Apply the test tool's options to ``cfg`` (in place) and return it."""
+    """Apply the test tool's options to ``cfg`` (in place) and return it.
+
+    Raises:
+        CLIError: ``out`` is a folder (checked here, before the evaluation, not after it).
+    """
+    if out and osp.isdir(out):
+        raise CLIError(f'--out {out}: is a folder; give the path of a .json file to write')
     cfg.launcher = launcher
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
                                        default_work_dir(config_path))

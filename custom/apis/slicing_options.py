@@ -22,6 +22,8 @@ def add_slicing_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--slice-merge', choices=MERGES, default='ios',
                        help="merge by intersection over the smaller box ('ios', default) or "
                             "IoU ('nms')")
+    group.add_argument('--max-tiles', type=int, default=10_000, metavar='N',
+                       help='most tiles one image may be cut into (default 10000)')
 
 
 def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
@@ -29,7 +31,8 @@ def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
     if args.slice_size is None:
         return None
     return SliceSettings.from_options(args.slice_size, args.slice_overlap,
-                                      not args.no_full_pass, args.slice_merge)
+                                      not args.no_full_pass, args.slice_merge,
+                                      max_tiles=args.max_tiles)
 
 
 def set_slicing(cfg: Config, settings: SliceSettings) -> None:

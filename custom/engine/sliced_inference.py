@@ -17,7 +17,9 @@ Settings (``model.test_cfg.slicing`` in a config, ``--slice-size`` / ``--slice-o
 - ``full_pass``: also detect on the whole image, default True;
 - ``merge``: ``'ios'`` (default) or ``'nms'``, see :func:`merge_detections`;
 - ``iou_threshold``: the merge's threshold, default 0.5;
-- ``batch_size``: tiles per forward pass, default 8.
+- ``batch_size``: tiles per forward pass, default 8;
+- ``max_tiles``: most tiles one image may be cut into, default 10,000 (``--max-tiles``): a
+  1-pixel tile over a 320 x 320 image would be 102,400 detector runs.
 """
 from __future__ import annotations
 
@@ -47,11 +49,12 @@ class SliceSettings:
     merge: str = 'ios'
     iou_threshold: float = 0.5
     batch_size: int = 8
+    max_tiles: int = 10_000
 
     @classmethod
     def from_options(cls, size, overlap: float = 0.2, full_pass: bool = True,
                      merge: str = 'ios', iou_threshold: float = 0.5, batch_size: int = 8,
-                     where: str = '--slice-{}') -> 'SliceSettings':
+                     max_tiles: int = 10_000, where: str = '--slice-{}') -> 'SliceSettings':
         """Settings from tool options, API keywords or a config dict, each checked.
 
         Args:
@@ -82,9 +85,12 @@ class SliceSettings:
             raise CLIError(f'{name("iou_threshold")}: must be in (0, 1], got {iou_threshold!r}')
         if batch_size < 1:
             raise CLIError(f'{name("batch_size")}: must be >= 1, got {batch_size!r}')
+        if not isinstance(max_tiles, int) or max_tiles < 1:
+            raise CLIError(f'{name("max_tiles").replace("slice-max_tiles", "max-tiles")}: '
+                           f'must be a whole number >= 1, got {max_tiles!r}')
         height, width = (sizes * 2)[:2]
         return cls((height, width), float(overlap), bool(full_pass), merge,
-                   float(iou_threshold), int(batch_size))
+                   float(iou_threshold), int(batch_size), int(max_tiles))
 
     @classmethod
     def from_config(cls, cfg) -> 'SliceSettings | None':
@@ -98,7 +104,7 @@ class SliceSettings:
         """The ``model.test_cfg.slicing`` dict that gives these settings."""
         return dict(size=self.size, overlap=self.overlap, full_pass=self.full_pass,
                     merge=self.merge, iou_threshold=self.iou_threshold,
-                    batch_size=self.batch_size)
+                    batch_size=self.batch_size, max_tiles=self.max_tiles)
 
 
 def axis_starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -112,8 +118,19 @@ def axis_starts(length: int, tile: int, overlap: float) -> list[int]:
 
 
 def tile_windows(height: int, width: int, settings: SliceSettings) -> list[tuple[int, ...]]:
-    """(x1, y1, x2, y2) of every tile, row by row; together they cover the image exactly."""
+    """(x1, y1, x2, y2) of every tile, row by row; together they cover the image exactly.
+
+    Raises:
+        CLIError: more tiles than ``settings.max_tiles``.
+    """
     tile_h, tile_w = min(settings.size[0], height), min(settings.size[1], width)
+    count = (len(axis_starts(height, tile_h, settings.overlap))
+             * len(axis_starts(width, tile_w, settings.overlap)))
+    if count > settings.max_tiles:
+        raise CLIError(f'--slice-size: {settings.size[0]}x{settings.size[1]} tiles cut a '
+                       f'{height}x{width} image into {count:,} tiles, over the limit of '
+                       f'{settings.max_tiles:,} (raise it with --max-tiles N or '
+                       'model.test_cfg.slicing.max_tiles)')
     return [(x, y, x + tile_w, y + tile_h)
             for y in axis_starts(height, tile_h, settings.overlap)
             for x in axis_starts(width, tile_w, settings.overlap)]
@@ -169,7 +186,7 @@ def tile_pipeline(test_pipeline: list) -> Compose:
     transforms = []
     for transform in copy.deepcopy(list(test_pipeline)):
         kind = transform['type']
-        if kind == 'LoadImageFromFile':
+        if kind in ('LoadImageFromFile', 'CheckedLoadImageFromFile'):
             transform = dict(type='mmdet.LoadImageFromNDArray',
                              to_float32=transform.get('to_float32', False))
         elif kind in ('LoadAnnotations', 'mmdet.LoadAnnotations'):

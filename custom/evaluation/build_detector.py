@@ -19,7 +19,12 @@ from torch import nn
 from custom.engine import apply_test_time_hooks
 from custom.utils.errors import CLIError
 
-from .checkpoint_check import check_checkpoint_matches, state_dict_of
+from .checkpoint_check import (
+    check_checkpoint_matches,
+    check_class_count,
+    config_num_classes,
+    state_dict_of,
+)
 
 __all__ = ['build_detector', 'dataset_meta_of']
 
@@ -60,6 +65,8 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
         loaded = check_checkpoint_matches(model, checkpoint)
         model.load_state_dict(state_dict_of(loaded, checkpoint), strict=True)
         model.dataset_meta = dataset_meta_of(loaded, cfg)
+        check_class_count(model.dataset_meta.get('classes'), config_num_classes(cfg.model),
+                          f'{checkpoint} (meta.dataset_meta.classes)')
     elif init_weights:
         _quiet_init_weights(model)
     model = revert_sync_batchnorm(model)  # SyncBN needs a process group; plain BN is identical
