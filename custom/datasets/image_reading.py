@@ -6,7 +6,8 @@ that one of them refuses, every one refuses, with the same line. The checks, in 
 
 * the header must be an image's (PIL identifies it without decoding the pixels);
 * width x height must not pass ``max_pixels`` (a 400 KB PNG can decode to 20000 x 20000
-  pixels, 1.2 GB of BGR): refused *before* any pixel buffer is allocated;
+  pixels, 1.2 GB of BGR): refused *before* any pixel buffer is allocated (PIL itself stops
+  at twice ``PIL.Image.MAX_IMAGE_PIXELS``; a larger ``max_pixels`` needs that raised too);
 * the shorter side must be at least ``min_side`` (a 5000 x 1 image resizes to a zero side);
 * a PNG must end with its ``IEND`` chunk and a JPEG with its end-of-image marker (OpenCV
   decodes a truncated file and fills the missing part with grey, without a word);
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import mmcv
 import numpy as np
@@ -54,9 +56,12 @@ def check_image_bytes(content: bytes, name: str, max_pixels: int | None = DEFAUL
             width, height, kind = img.width, img.height, img.format
     # PIL raises UnidentifiedImageError, SyntaxError, ValueError... on what is not an image,
     # and DecompressionBombError past twice its own limit: the checks below name them.
-    except Image.DecompressionBombError:
-        raise InputError(f'{name}: image too large to read safely (over '
-                         f'{2 * Image.MAX_IMAGE_PIXELS:,} pixels)') from None
+    except Image.DecompressionBombError as exc:
+        # PIL stops at twice its own limit before telling the size; its text has the count.
+        found = re.search(r'\((\d+) pixels\)', str(exc))
+        count = f'{int(found.group(1)):,} pixels' if found else 'too many pixels'
+        raise InputError(f'{name}: {count}, over the limit of {max_pixels or 0:,} '
+                         '(max_pixels); refused before decoding') from None
     except Exception:  # noqa: BLE001
         raise InputError(f'{name}: not an image, or its header is corrupt') from None
     if max_pixels is not None and width * height > max_pixels:

@@ -73,9 +73,17 @@ class AtomicCheckpointHook(CheckpointHook):
         until the new one is written (mmengine removes first)."""
         backend = self.file_backend
         deferred: list = []
+        previous = self.best_ckpt_path, dict(getattr(self, 'best_ckpt_path_dict', {}))
         backend.remove = deferred.append  # shadows the method on this instance only
         try:
             super()._save_best_checkpoint(runner, metrics)
+        except BaseException:
+            # the new best was not written: the old one stays the best (and is removed when
+            # a later best replaces it)
+            self.best_ckpt_path = previous[0]
+            if hasattr(self, 'best_ckpt_path_dict'):
+                self.best_ckpt_path_dict = previous[1]
+            raise
         finally:
             del backend.remove
         kept = {self.best_ckpt_path, *getattr(self, 'best_ckpt_path_dict', {}).values()}
