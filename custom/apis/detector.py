@@ -13,18 +13,18 @@ import numpy as np
 from mmdet.apis import DetInferencer
 from mmdet.structures import DetDataSample
 
+from custom.datasets.image_reading import read_image
 from custom.engine.sliced_inference import (
     SliceSettings,
     max_detections,
     sliced_predict,
     tile_pipeline,
 )
-from custom.datasets.image_reading import read_image
 from custom.evaluation.build_detector import build_detector
 
 from .config import load_config, resolve_device
-from .limits import check_score_thr
 from .deploy import is_onnx, onnx_model_config
+from .limits import check_score_thr
 
 
 class ClassicDetInferencer(DetInferencer):

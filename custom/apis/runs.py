@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
 from ..engine.atomic_local_backend import remove_stale_temporaries
+from ..engine.last_checkpoint import resolve_last_checkpoint
 from .cli import CLIError
 from .config import ensure_writable_dir
 from .limits import check_positive_schedule
@@ -66,31 +67,6 @@ def prepare_train_config(cfg: Config,
         cfg.auto_scale_lr.enable = True
     use_cpu_collectives(cfg, launcher)
     return cfg
-
-
-def resolve_last_checkpoint(work_dir: str) -> str | None:
-    """The checkpoint the work dir's ``last_checkpoint`` names, or None when it has none.
-
-    The file holds a path relative to the work dir (absolute in older runs); an absolute path
-    that no longer exists (the work dir was moved) is looked up by its name in the work dir.
-
-    Raises:
-        CLIError: ``last_checkpoint`` names a file that is in neither place.
-    """
-    record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
-        return None
-    with open(record, encoding='utf-8') as f:
-        named = f.read().strip()
-    if not named:
-        return None
-    candidates = [named] if osp.isabs(named) else []
-    candidates.append(osp.join(work_dir, named if not osp.isabs(named) else osp.basename(named)))
-    for path in candidates:
-        if osp.isfile(path):
-            return path
-    raise CLIError(f'{record}: names {named}, which is not in {work_dir}; give the checkpoint '
-                   'with --resume CKPT')
 
 
 def check_start_checkpoint(model, cfg: Config) -> None:

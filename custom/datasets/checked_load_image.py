@@ -12,8 +12,9 @@ from .image_reading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, decode_image
 @TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` reading through
-    :func:`custom.datasets.image_reading.decode_image`: a decompression bomb is refused before decoding, a truncated PNG/JPEG or an image with a
-    side under ``min_side`` is refused, and every error names the file
+    :func:`custom.datasets.image_reading.decode_image`: a decompression bomb is refused
+    before decoding, a truncated PNG/JPEG or an image with a side under ``min_side`` is
+    refused, and every error names the file
     (:class:`custom.core.errors.InputError`).
 
     Required keys: ``img_path``. Added: ``img``, ``img_shape``, ``ori_shape``.

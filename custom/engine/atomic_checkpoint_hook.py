@@ -10,6 +10,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
 from .atomic_local_backend import ATOMIC_BACKEND, remove_stale_temporaries, write_atomically
+from .last_checkpoint import relative_to_work_dir, resolve_last_checkpoint
 
 
 @HOOKS.register_module()
@@ -40,6 +41,16 @@ class AtomicCheckpointHook(CheckpointHook):
     def __init__(self, *args, backend_args: dict | None = None, **kwargs) -> None:
         super().__init__(*args, backend_args=backend_args or dict(backend=ATOMIC_BACKEND),
                          **kwargs)
+
+    def before_run(self, runner) -> None:
+        """Resuming from the work dir (``resume=True`` without a file): find the checkpoint
+        ``last_checkpoint`` names relative to the work dir (mmengine reads the name as a path
+        from the current folder), and clear what killed saves left."""
+        super().before_run(runner)
+        if getattr(runner, '_resume', False) and getattr(runner, '_load_from', None) is None:
+            if is_main_process():
+                remove_stale_temporaries(runner.work_dir)
+            runner._load_from = resolve_last_checkpoint(runner.work_dir)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         assert_finite_parameters(runner.model, step)
@@ -107,14 +118,6 @@ class AtomicCheckpointHook(CheckpointHook):
         path = self.file_backend.join_path(self.out_dir, filename)
         if self.file_backend.isfile(path):
             self.file_backend.remove(path)
-
-
-def relative_to_work_dir(path: str, work_dir: str) -> str:
-    """``path`` relative to ``work_dir`` when it lies inside it (the usual case), else as is."""
-    if '://' in path:
-        return path
-    rel = osp.relpath(osp.abspath(path), osp.abspath(work_dir))
-    return path if rel.startswith('..') else rel
 
 
 def assert_finite_parameters(model: torch.nn.Module, step: int) -> None:
