@@ -80,6 +80,8 @@ def check_start_checkpoint(model, cfg: Config) -> None:
         CLIError: refused pickle, truncated file, plain state_dict for ``--resume``, another
             architecture, NaN/inf weights.
     """
+    from mmengine.model import is_model_wrapper
+
     from custom.evaluation.checkpoint_check import (
         check_checkpoint_matches,
         check_finite_weights,
@@ -89,6 +91,8 @@ def check_start_checkpoint(model, cfg: Config) -> None:
     path = cfg.get('load_from')
     if not path:
         return
+    if is_model_wrapper(model):  # distributed runs: the keys are the wrapped model's
+        model = model.module
     option = '--resume' if cfg.get('resume') else '--load-from'
     try:
         if option == '--resume':

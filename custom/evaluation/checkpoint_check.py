@@ -73,7 +73,7 @@ def check_class_count(classes, num_classes: int | None, source: str) -> None:
     Raises:
         CLIError: ``'<source>: names 3 classes but the model has 10 ...'``.
     """
-    if num_classes is None or classes is None:
+    if num_classes is None or not classes:  # names none: the config's names are used
         return
     if len(classes) != num_classes:
         raise CLIError(f'{source}: names {len(classes)} classes but the model has '
