@@ -18,7 +18,6 @@ from hostile_files import (
 from in_process import call_tool
 
 from custom.core.errors import InputError
-from custom.datasets.image_reading import DEFAULT_MAX_PIXELS, read_image
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 CLASSES = tuple(str(i) for i in range(10))
@@ -92,6 +91,7 @@ def test_bad_images_among_good_are_named_and_skipped(checkpoint, tmp_path):
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    from custom.datasets.image_reading import DEFAULT_MAX_PIXELS, read_image
     bomb = write_png_header_only(tmp_path / 'bomb.png', 20000, 20000)
     start = time.perf_counter()
     with pytest.raises(InputError, match=r'bomb.png: .*400,000,000 pixels, over the limit of '
@@ -107,6 +107,8 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
 @pytest.mark.parametrize('suffix', ['.jpg', '.png'])
 def test_truncated_image_is_refused(suffix, tmp_path):
     import cv2
+
+    from custom.datasets.image_reading import read_image
     cut = write_truncated(tmp_path / f'cut{suffix}')
     if suffix == '.jpg':
         assert cv2.imread(str(cut)) is not None  # OpenCV alone fills the rest with grey
@@ -116,6 +118,7 @@ def test_truncated_image_is_refused(suffix, tmp_path):
 
 @pytest.mark.parametrize('size', [(1, 5000), (5000, 1), (7, 100)])
 def test_image_with_a_tiny_side_is_refused(size, tmp_path):
+    from custom.datasets.image_reading import read_image
     path = write_image(tmp_path / 'thin.png', *size)
     with pytest.raises(InputError, match=r'thin.png: .* side under 8 pixels \(min_side\)'):
         read_image(path)
