@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 
 import mmcv
 import numpy as np
@@ -52,8 +53,11 @@ def check_image_bytes(content: bytes, name: str, max_pixels: int | None = DEFAUL
     if not content:
         raise InputError(f'{name}: empty file, not an image')
     try:
-        with Image.open(io.BytesIO(content)) as img:
-            width, height, kind = img.width, img.height, img.format
+        # PIL warns between its limit and twice it; the max_pixels check below decides.
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as img:
+                width, height, kind = img.width, img.height, img.format
     # PIL raises UnidentifiedImageError, SyntaxError, ValueError... on what is not an image,
     # and DecompressionBombError past twice its own limit: the checks below name them.
     except Image.DecompressionBombError as exc:
