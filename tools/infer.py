@@ -41,6 +41,8 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     slicing = slicing_from_args(args)
+    from custom.apis.limits import check_score_thr
+    check_score_thr(args.score_thr)
     from custom.apis import Detector, collect_images, infer_images
     from custom.apis.config import ensure_writable_dir
     from custom.apis.predict_video import is_video, open_video, predict_video
@@ -71,7 +73,8 @@ def main(argv=None):
         print(f'failed: {problem}', file=sys.stderr)
     print(f'{len(report.written)} image(s) written to {args.out_dir}/vis and '
           f'{args.out_dir}/preds; COCO results in {" and ".join(written)}; '
-          f'{len(report.failed)} failed')
+          f'{len(report.failed)} failed'
+          + (': ' + ', '.join(path for path, _ in report.failed) if report.failed else ''))
     return 1 if report.failed else 0
 
 

@@ -45,7 +45,10 @@ def main(argv=None):
     prepare_train_config(cfg, args.config, args.work_dir, args.resume, args.amp,
                          args.auto_scale_lr, args.launcher, args.load_from, args.tensorboard)
     from mmengine.runner import Runner
+
+    from custom.apis.runs import check_start_checkpoint
     runner = Runner.from_cfg(cfg)
+    check_start_checkpoint(runner.model, cfg)
     runner.train()
     return 0
 

@@ -27,7 +27,7 @@ model = dict(
 # torchvision's resize: shorter side 800, longer at most 1333, bilinear on the float image,
 # the size rounded down
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
     dict(type='TorchvisionResize', min_size=800, max_size=1333),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',

@@ -6,13 +6,26 @@ import os.path as osp
 from typing import Any
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
+from mmengine.config import DictAction as _MMEngineDictAction
 from mmengine.utils import import_modules_from_strings
 
 from custom.core.errors import InputError
 
 __all__ = ['DictAction', 'load_config', 'check_override_keys', 'resolve_device',
            'ensure_writable_dir']
+
+
+class DictAction(_MMEngineDictAction):
+    """mmengine's ``--cfg-options`` parser, refusing an item without ``KEY=VALUE`` in one
+    line (mmengine's fails with "not enough values to unpack")."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values if isinstance(values, (list, tuple)) else [values]:
+            if '=' not in item or item.startswith('='):
+                raise InputError(f'{option_string or "--cfg-options"} {item!r}: expected '
+                               'KEY=VALUE (e.g. train_cfg.max_iters=100)')
+        return super().__call__(parser, namespace, values, option_string)
 
 
 def load_config(path: str, cfg_options: dict | None = None) -> Config:
@@ -62,6 +75,9 @@ def resolve_device(device: str | None) -> str:
     """'cuda' when present and not refused, else 'cpu'; asking for CUDA without one fails."""
     if device is None or device == 'auto':
         return 'cuda' if torch.cuda.is_available() else 'cpu'
+    kind, _, index = device.partition(':')
+    if kind not in ('cpu', 'cuda') or (index and not index.isdigit()) or (kind == 'cpu' and index):
+        raise InputError(f'--device {device}: must be cpu, cuda or cuda:N')
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise InputError(f'--device {device}: CUDA was asked for but no CUDA device is available')
     return device

@@ -7,20 +7,20 @@ Example:
 """
 from __future__ import annotations
 
-import os.path as osp
 from typing import Any
 
-import cv2
 import numpy as np
 from mmdet.apis import DetInferencer
 from mmengine.config import Config
 
 from custom.core.build_detector import build_detector
 from custom.core.errors import InputError
+from custom.datasets.image_reading import read_image
 from custom.inference import SliceSettings, draw_detections, sliced_predict, tile_pipeline
 from custom.inference.slicing import max_detections
 
 from .config import load_config, resolve_device
+from .limits import check_score_thr
 from .onnx_models import is_onnx, onnx_model_config
 
 
@@ -32,6 +32,13 @@ class ClassicDetInferencer(DetInferencer):
     when the config's ``custom_hooks`` ask for it (channels-last weights, batch norms folded
     into convolutions). An exported ``.onnx`` as the weights runs in onnxruntime
     (:class:`custom.deploy.OnnxRuntimeDetector`)."""
+
+    def _get_transform_idx(self, pipeline_cfg, name) -> int:
+        # The configs load images with CheckedLoadImageFromFile; the inferencer replaces the
+        # loading step with its array loader (Detector passes images read by read_image).
+        if isinstance(name, tuple) and 'LoadImageFromFile' in name:
+            name = (*name, 'CheckedLoadImageFromFile')
+        return super()._get_transform_idx(pipeline_cfg, name)
 
     def _init_model(self, cfg, weights, device: str = 'cpu'):
         if is_onnx(weights):
@@ -55,6 +62,7 @@ class Detector:
         full_pass (bool): With slicing, also detect on the whole image. Defaults to True.
         slice_merge (str): 'ios', 'nms' or 'nmm', how tiles' detections merge. Defaults
             to 'ios'.
+        max_tiles (int): Most tiles one image may be cut into. Defaults to 10,000.
         slicing (SliceSettings, optional): The slicing settings as one object (what
             ``tools/infer.py`` passes). Default: from ``slice_size`` if given, else the
             config's ``model.test_cfg.slicing`` if it has one, else no slicing.
@@ -65,12 +73,12 @@ class Detector:
 
     # How the keywords above are named in errors, by the settings' own field names.
     KEYWORDS = dict(size='slice_size', overlap='slice_overlap', full_pass='full_pass',
-                    merge='slice_merge')
+                    merge='slice_merge', max_tiles='max_tiles')
 
     def __init__(self, config: str | Config, checkpoint: str, device: str | None = None,
                  slice_size: int | tuple[int, int] | None = None, slice_overlap: float = 0.2,
-                 full_pass: bool = True, slice_merge: str = 'ios', *,
-                 slicing: SliceSettings | None = None) -> None:
+                 full_pass: bool = True, slice_merge: str = 'ios',
+                 max_tiles: int = 10_000, *, slicing: SliceSettings | None = None) -> None:
         cfg = config if isinstance(config, Config) else load_config(config)
         self.cfg = cfg
         self.checkpoint = checkpoint
@@ -80,7 +88,8 @@ class Detector:
                              'not both')
         if slicing is None and slice_size is not None:
             try:
-                slicing = SliceSettings(slice_size, slice_overlap, full_pass, slice_merge)
+                slicing = SliceSettings(slice_size, slice_overlap, full_pass, slice_merge,
+                                        max_tiles=max_tiles)
             except InputError as err:
                 raise err.renamed(self.KEYWORDS.get(err.key, f'slice_{err.key}')) from None
         self.slicing = slicing if slicing is not None else SliceSettings.from_config(cfg)
@@ -103,7 +112,11 @@ class Detector:
             dict: ``boxes`` (K, 4) float x1y1x2y2 pixels, ``scores`` (K,), ``labels`` (K,)
             int, ``names`` list of K class names; ``vis`` (H, W, 3) RGB when asked; with
             slicing, ``num_tiles`` (detector runs, the full pass included).
+
+        Raises:
+            InputError: ``score_thr`` outside [0, 1], or an image the reader refuses.
         """
+        check_score_thr(score_thr, 'score_thr')
         if isinstance(image, str):
             image = read_image(image)
         if self.slicing is None:
@@ -124,6 +137,7 @@ class Detector:
         Returns:
             list[dict]: One :meth:`predict` result per image, in order.
         """
+        check_score_thr(score_thr, 'score_thr')
         if self.slicing is not None:
             return [self.predict(image, score_thr, return_vis) for image in images]
         out = self.inferencer(list(images), batch_size=len(images), no_save_vis=True,
@@ -172,15 +186,3 @@ class Detector:
         return self.classes[label] if label < len(self.classes) else str(label)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8 (H, W, 3); grayscale, RGBA and 16-bit are converted.
-
-    Raises:
-        InputError: the file is missing, unreadable or not an image.
-    """
-    if not osp.isfile(path):
-        raise InputError(f'{path}: no such image file')
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise InputError(f'{path}: unreadable or corrupt image')
-    return img

@@ -7,10 +7,13 @@ import os.path as osp
 from mmengine.config import Config
 
 from custom.core.build_detector import build_detector
+from custom.core.checkpoints import check_class_count, config_num_classes
 from custom.core.errors import InputError
 from custom.deploy import DEFAULT_OPSET, check_exportable, export_onnx
+from custom.deploy.onnx_export import check_sidecar_is_ours, read_sidecar, sidecar_path
 
 from .config import ensure_writable_dir, load_config
+from .limits import check_input_size
 
 __all__ = ['export_detector', 'is_onnx', 'onnx_model_config', 'use_onnx_model', 'example_size']
 
@@ -53,9 +56,10 @@ def export_detector(config: str, checkpoint: str, out: str, opset: int = DEFAULT
     """
     if not is_onnx(out):
         raise InputError(f'{out}: the output file must end in .onnx')
-    if input_size is not None and (len(input_size) != 2 or min(input_size) < 32):
-        raise InputError(f'--input-size {input_size}: give H W, each at least 32 pixels')
+    if input_size is not None:
+        check_input_size(input_size)
     ensure_writable_dir(osp.dirname(osp.abspath(out)))
+    check_sidecar_is_ours(out)
     cfg = load_config(config, cfg_options)
     detector = build_detector(cfg, checkpoint, 'cpu')
     check_exportable(detector, cfg)
@@ -87,6 +91,13 @@ def use_onnx_model(cfg: Config, onnx_file: str, device: str = 'cpu',
 
 def onnx_model_config(cfg: Config, onnx_file: str, device: str = 'cpu') -> dict:
     """The model dict of an exported graph run by onnxruntime, keeping ``cfg``'s
-    ``model.test_cfg`` (sliced inference reads it)."""
+    ``model.test_cfg`` (sliced inference reads it).
+
+    Raises:
+        InputError: the sidecar names another number of classes than the config's model has.
+    """
+    if osp.isfile(onnx_file):
+        check_class_count(read_sidecar(onnx_file).get('classes'),
+                          config_num_classes(cfg.model), sidecar_path(onnx_file))
     return dict(type='OnnxRuntimeDetector', onnx_file=onnx_file, device=device,
                 test_cfg=cfg.model.get('test_cfg'))

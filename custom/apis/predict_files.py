@@ -12,10 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 from custom.core.errors import InputError
+from custom.datasets.image_reading import read_image
 from custom.evaluation.coco_results import CocoResults
 
 from .config import ensure_writable_dir
-from .detector import read_image
+from .output_names import output_names
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -51,10 +52,11 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
                  progress: bool = True, batch_size: int = 1,
                  coco: CocoResults | None = None) -> InferenceReport:
     """Predict on every path; write ``out_dir/vis/NAME.png`` and ``out_dir/preds/NAME.json``
-    (:func:`prediction_to_json`), and add each image's detections to ``coco``.
+    (:func:`prediction_to_json`; NAME from :func:`custom.apis.output_names.output_names`,
+    distinct for every input), and add each image's detections to ``coco``.
 
-    Unreadable images, and with an annotation file images it does not list, are reported in
-    the returned report and skipped; the others go on.
+    Unreadable images, images the model cannot take, and with an annotation file images it
+    does not list, are named in the returned report and skipped; the others go on.
 
     Args:
         batch_size (int): Images per forward pass. Images are grouped by size (an image
@@ -62,6 +64,7 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
             the detections its images give one by one. Defaults to 1.
         coco (CocoResults, optional): Collects the COCO results; the caller writes them.
     """
+    names = output_names(paths)
     vis_dir = ensure_writable_dir(osp.join(out_dir, 'vis'))
     pred_dir = ensure_writable_dir(osp.join(out_dir, 'preds'))
     report = InferenceReport()
@@ -69,12 +72,25 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
     waiting: dict[tuple[int, ...], list[tuple[int, str, np.ndarray]]] = {}
 
     def run(batch: list[tuple[int, str, np.ndarray]]) -> None:
-        results = detector.predict_batch([image for _, _, image in batch], score_thr=score_thr,
-                                         return_vis=True)
+        try:
+            results = detector.predict_batch([image for _, _, image in batch],
+                                             score_thr=score_thr, return_vis=True)
+        except (RuntimeError, ValueError, cv2.error) as err:  # an image the model cannot take
+            if len(batch) > 1:  # find it: each image of the batch on its own
+                for item in batch:
+                    run([item])
+                return
+            path = batch[0][1]
+            report.failed.append((path, f'{path}: inference failed on this image '
+                                        f'({type(err).__name__})'))
+            bar.update(1)
+            return
         for (index, path, image), result in zip(batch, results):
             if 'num_tiles' in result:  # sliced inference: detector runs on this image
                 bar.set_postfix_str(f'{osp.basename(path)}: {result["num_tiles"]} tiles')
-            name = osp.splitext(osp.basename(path))[0]
+            name = names[path]
+            os.makedirs(osp.dirname(osp.join(vis_dir, name)), exist_ok=True)
+            os.makedirs(osp.dirname(osp.join(pred_dir, name)), exist_ok=True)
             cv2.imwrite(osp.join(vis_dir, name + '.png'),
                         cv2.cvtColor(result['vis'], cv2.COLOR_RGB2BGR))
             with open(osp.join(pred_dir, name + '.json'), 'w') as f:
@@ -91,7 +107,8 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
                 coco.image_id(path, index)  # an --ann-file that lacks it: named, skipped
             image = read_image(path)
         except InputError as err:
-            report.failed.append((path, str(err)))
+            problem = str(err)
+            report.failed.append((path, problem if path in problem else f'{path}: {problem}'))
             bar.update(1)
             continue
         group = waiting.setdefault(image.shape, [])

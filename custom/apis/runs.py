@@ -10,7 +10,10 @@ from mmengine.config import Config
 from custom.core.errors import InputError
 
 from ..engine import ensure_hook, init_cpu_process_group, lists_channels_last_hook
+from ..engine.atomic_local_backend import remove_stale_temporaries
+from ..engine.last_checkpoint import resolve_last_checkpoint
 from .config import ensure_writable_dir
+from .limits import check_positive_schedule
 
 
 def default_work_dir(config_path: str) -> str:
@@ -37,10 +40,13 @@ def prepare_train_config(cfg: Config,
         tensorboard (bool): also write TensorBoard event files (:func:`add_tensorboard`).
     """
     cfg.launcher = launcher
+    check_positive_schedule(cfg.get('train_cfg'))
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
                                        default_work_dir(config_path))
+    if resume:
+        remove_stale_temporaries(cfg.work_dir)
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, resolve_last_checkpoint(cfg.work_dir)
     elif resume:
         if not osp.isfile(resume):
             raise InputError(f'--resume {resume}: checkpoint file not found')
@@ -87,6 +93,47 @@ def add_tensorboard(cfg: Config) -> Config:
     return cfg
 
 
+def check_start_checkpoint(model, cfg: Config) -> None:
+    """Check the checkpoint a training run starts from before mmengine loads it, so that a
+    bad file is named in one line (mmengine passes torch's and its own text through).
+
+    ``--resume`` needs a complete training checkpoint of this model: its weights, ``meta``
+    and ``message_hub``; ``--load-from`` needs weights (what fits loads).
+
+    Raises:
+        InputError: refused pickle, truncated file, plain state_dict for ``--resume``, another
+            architecture, NaN/inf weights.
+    """
+    from mmengine.model import is_model_wrapper
+
+    from custom.core.checkpoints import (
+        check_checkpoint_matches,
+        check_finite_weights,
+        state_dict_of,
+    )
+    from custom.core.safe_load import load_checkpoint_safely
+    path = cfg.get('load_from')
+    if not path:
+        return
+    if is_model_wrapper(model):  # distributed runs: the keys are the wrapped model's
+        model = model.module
+    option = '--resume' if cfg.get('resume') else '--load-from'
+    try:
+        if option == '--resume':
+            checkpoint = check_checkpoint_matches(model, path)
+        else:
+            checkpoint = load_checkpoint_safely(path)
+            check_finite_weights(state_dict_of(checkpoint, path), path)
+    except Exception as err:  # noqa: BLE001 - every refusal names the file already
+        raise InputError(f'{option}: {err}') from err
+    if option == '--resume':
+        missing = [key for key in ('meta', 'message_hub') if key not in checkpoint]
+        if missing:
+            raise InputError(f'--resume: {path}: not a training checkpoint (no '
+                           f'{" or ".join(missing)}; only weights?): use --load-from to start '
+                           'a new run from its weights')
+
+
 def prepare_test_config(cfg: Config,
                         config_path: str,
                         checkpoint: str,
@@ -94,7 +141,13 @@ def prepare_test_config(cfg: Config,
                         out: str | None = None,
                         show_dir: str | None = None,
                         launcher: str = 'none') -> Config:
-    """Apply the test tool's options to ``cfg`` (in place) and return it."""
+    """Apply the test tool's options to ``cfg`` (in place) and return it.
+
+    Raises:
+        InputError: ``out`` is a folder (checked here, before the evaluation, not after it).
+    """
+    if out and osp.isdir(out):
+        raise InputError(f'--out {out}: is a folder; give the path of a .json file to write')
     cfg.launcher = launcher
     cfg.work_dir = ensure_writable_dir(work_dir or cfg.get('work_dir') or
                                        default_work_dir(config_path))

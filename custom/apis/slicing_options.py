@@ -24,11 +24,13 @@ def add_slicing_args(parser: argparse.ArgumentParser) -> None:
                        help="merge by intersection over the smaller box ('ios', default), "
                             "IoU ('nms'), or fuse same-class boxes whose intersection over "
                             "the smaller passes 0.5 into their union ('nmm', as SAHI)")
+    group.add_argument('--max-tiles', type=int, default=10_000, metavar='N',
+                       help='most tiles one image may be cut into (default 10000)')
 
 
 # The option that sets each of the settings' fields.
 FLAGS = dict(size='--slice-size', overlap='--slice-overlap', full_pass='--no-full-pass',
-             merge='--slice-merge')
+             merge='--slice-merge', max_tiles='--max-tiles')
 
 
 def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
@@ -41,7 +43,7 @@ def slicing_from_args(args: argparse.Namespace) -> SliceSettings | None:
         return None
     try:
         return SliceSettings(args.slice_size, args.slice_overlap, not args.no_full_pass,
-                             args.slice_merge)
+                             args.slice_merge, max_tiles=getattr(args, 'max_tiles', 10_000))
     except InputError as err:
         raise err.renamed(FLAGS.get(err.key, f'--slice-{err.key}')) from None
 

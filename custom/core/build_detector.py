@@ -16,7 +16,12 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from .checkpoints import check_checkpoint_matches, state_dict_of
+from .checkpoints import (
+    check_checkpoint_matches,
+    check_class_count,
+    config_num_classes,
+    state_dict_of,
+)
 from .errors import InputError
 from .model_preparation import apply_test_time_hooks
 
@@ -59,6 +64,8 @@ def build_detector(cfg: Config, checkpoint: str | None = None, device: str = 'cp
         loaded = check_checkpoint_matches(model, checkpoint)
         model.load_state_dict(state_dict_of(loaded, checkpoint), strict=True)
         model.dataset_meta = dataset_meta_of(loaded, cfg)
+        check_class_count(model.dataset_meta.get('classes'), config_num_classes(cfg.model),
+                          f'{checkpoint} (meta.dataset_meta.classes)')
     elif init_weights:
         _quiet_init_weights(model)
     model = revert_sync_batchnorm(model)  # SyncBN needs a process group; plain BN is identical

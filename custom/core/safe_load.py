@@ -85,5 +85,5 @@ def describe_load_error(err: BaseException) -> str:
         what = named.group(1) if named else 'an unsupported operation'
         return (f'refused: its pickle names {what}, which is not allow-listed '
                 '(classicdet never runs code from a checkpoint)')
-    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f'not a checkpoint (not a torch save file, or truncated: {first[:80]})'
+    # torch's text (a zip reader's or the unpickler's) names neither file nor cure
+    return 'not a checkpoint (not a torch save file, or truncated)'

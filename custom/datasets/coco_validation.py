@@ -40,6 +40,14 @@ KEY_USERS = dict(area="mmdet's CocoDataset and COCOeval read it",
                  iscrowd="pycocotools' COCOeval reads it")
 
 
+def leaves_image_folder(file_name: str) -> bool:
+    """Whether a COCO ``file_name`` is absolute or climbs out with ``..`` (either separator,
+    or a Windows drive): joined to the image folder it would read a file outside it."""
+    parts = file_name.replace('\\', '/').split('/')
+    return (file_name.startswith(('/', '\\')) or '..' in parts
+            or (len(file_name) > 1 and file_name[1] == ':'))
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding.
@@ -269,9 +277,13 @@ class CocoChecker:
                 continue
             name = img.get('file_name')
             name = name if isinstance(name, str) and name else None
+            outside = name is not None and leaves_image_folder(name)
             iid = self.record_id('images', i, img, seen, file_name=name)
             where = dict(section='images', record_id=iid, index=i, file_name=name)
             self.missing_keys(img, IMAGE_KEYS, **where)
+            if outside:
+                self.add(ERROR, 'file_name must be a relative path inside the image folder '
+                                '(no "..", no absolute path)', **where)
             if 'file_name' in img and name is None:
                 self.add(ERROR, 'file_name must be a non-empty string, got '
                                 f"{short(img['file_name'])}", **where)
@@ -288,7 +300,8 @@ class CocoChecker:
                              **where)
                 size[key] = float(value) if is_positive_whole(value) else None
             if iid is not None:
-                self.images[iid] = ImageRecord(i, name, size['width'], size['height'])
+                self.images[iid] = ImageRecord(i, None if outside else name, size['width'],
+                                               size['height'])
 
     def check_categories(self, categories: list) -> None:
         seen: dict = {}

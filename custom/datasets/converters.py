@@ -22,6 +22,7 @@ Category ids are 1-based in both: the i-th class name (0-based) gets id i + 1.
 from __future__ import annotations
 
 import json
+import math
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -59,6 +60,18 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, bbox: Sequence
                 area=tidy(bbox[2] * bbox[3]), iscrowd=iscrowd)
 
 
+def read_utf8(path: str | os.PathLike) -> str:
+    """A text file's content; ValueError naming the file and the first byte that is not UTF-8
+    (Python's own message names neither file nor line)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b'\n') + 1
+        raise ValueError(f'{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at '
+                         f'offset {exc.start})') from None
+
+
 def load_class_names(path: str | os.PathLike) -> list[str]:
     """Class names from a text file (one per line, blank lines skipped) or a YOLO data YAML
     (``names:`` as a list or as a ``{index: name}`` mapping).
@@ -67,7 +80,7 @@ def load_class_names(path: str | os.PathLike) -> list[str]:
         ValueError: the file holds no names, or the YAML has no usable ``names``.
     """
     path = Path(path)
-    text = path.read_text(encoding='utf-8')
+    text = read_utf8(path)
     if path.suffix.lower() in ('.yaml', '.yml'):
         import yaml
 
@@ -104,9 +117,12 @@ def xml_number(node: ET.Element, tag: str, xml_path: Path) -> float:
     """``node/tag`` as a number; ValueError naming the file, tag and value if it is not."""
     text = xml_text(node, tag, xml_path)
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f'{xml_path}: <{tag}> is {text!r}, not a number') from None
+    if not math.isfinite(value):
+        raise ValueError(f'{xml_path}: <{tag}> is {text!r}, not a finite number')
+    return value
 
 
 def parse_voc_xml(xml_path: Path) -> tuple[dict, list[tuple[str, list[float], int]]]:
@@ -217,6 +233,8 @@ def parse_yolo_line(line: str, where: str, num_classes: int) -> tuple[int, list[
         values = [float(v) for v in fields[1:]]
     except ValueError:
         raise ValueError(f'{where}: not numbers: {line.strip()!r}') from None
+    if not all(math.isfinite(v) for v in (cls_value, *values)):
+        raise ValueError(f'{where}: NaN or infinite value in {line.strip()!r}')
     if not cls_value.is_integer() or not 0 <= cls_value < num_classes:
         raise ValueError(f'{where}: class {fields[0]} is not an index 0..{num_classes - 1} '
                          'of the names file')
@@ -269,7 +287,7 @@ def yolo_to_coco(img_dir: str | os.PathLike, label_dir: str | os.PathLike,
         label_path = (label_dir / rel).with_suffix('.txt')
         if not label_path.is_file():
             continue
-        for n, line in enumerate(label_path.read_text(encoding='utf-8').splitlines(), start=1):
+        for n, line in enumerate(read_utf8(label_path).splitlines(), start=1):
             if not line.strip():
                 continue
             cls, (cx, cy, w, h) = parse_yolo_line(line, f'{label_path}:{n}', len(classes))
@@ -318,6 +336,9 @@ def remap_categories(coco: dict, mapping: dict[str, str | None]) -> dict:
     new_id = {name: i + 1 for i, name in enumerate(new_names)}
     annotations = []
     for ann in coco['annotations']:
+        if ann.get('category_id') not in by_id:
+            raise ValueError(f'annotation {ann.get("id")}: category_id '
+                             f'{ann.get("category_id")!r} is not among the categories')
         target = mapping[by_id[ann['category_id']]]
         if target is not None:
             annotations.append(dict(ann, id=len(annotations) + 1, category_id=new_id[target]))

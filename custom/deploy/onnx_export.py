@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from custom.core.errors import InputError
+from custom.engine.atomic_local_backend import current_umask
 
 from .faster_rcnn_graph import FasterRCNNGraph
 
@@ -54,6 +55,7 @@ def export_onnx(detector: nn.Module, out: str, example_size: tuple[int, int],
         InputError: The opset is too old, or a part of the detector cannot be expressed.
     """
     import onnx
+    check_sidecar_is_ours(out)
     if opset < MIN_OPSET:
         raise InputError(f'--opset {opset}: RoIAlign with aligned=True needs opset '
                        f'{MIN_OPSET} or newer')
@@ -77,13 +79,14 @@ def export_onnx(detector: nn.Module, out: str, example_size: tuple[int, int],
                               opset_version=opset, input_names=list(INPUT_NAMES),
                               output_names=list(OUTPUT_NAMES), dynamic_axes=axes)
         onnx.checker.check_model(tmp, full_check=True)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 is not what the user asked
         os.replace(tmp, out)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
     pre = detector.data_preprocessor
     meta = dict(
-        format='classicdet Faster R-CNN ONNX graph',
+        format=SIDECAR_FORMAT,
         opset=opset,
         classes=list(getattr(detector, 'dataset_meta', {}).get('classes', [])),
         inputs=dict(
@@ -107,6 +110,30 @@ def export_onnx(detector: nn.Module, out: str, example_size: tuple[int, int],
     with open(sidecar_path(out), 'w') as f:
         json.dump(meta, f, indent=1)
     return meta
+
+
+SIDECAR_FORMAT = 'classicdet Faster R-CNN ONNX graph'
+
+
+def check_sidecar_is_ours(onnx_path: str) -> None:
+    """Refuse to export where the sidecar ``.json`` would replace a file that is not an
+    earlier export's sidecar (an annotation file called ``X.json`` beside ``X.onnx``).
+
+    Raises:
+        InputError: ``'<X.json>: exists and is not ...'``.
+    """
+    path = sidecar_path(onnx_path)
+    if not osp.exists(path):
+        return
+    try:
+        with open(path, encoding='utf-8') as f:
+            ours = json.load(f).get('format') == SIDECAR_FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise InputError(f'{path}: exists and is not an ONNX sidecar of classicdet; exporting '
+                       f'{osp.basename(onnx_path)} would overwrite it (move it, or choose '
+                       'another output name)')
 
 
 def read_sidecar(onnx_path: str) -> dict:

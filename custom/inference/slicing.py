@@ -18,7 +18,9 @@ Settings (``model.test_cfg.slicing`` in a config, ``--slice-size`` / ``--slice-o
 - ``merge``: ``'ios'`` (default), ``'nms'`` or ``'nmm'``, see :func:`merge_detections` and
   :func:`non_maximum_merge`;
 - ``iou_threshold``: the merge's threshold, default 0.5;
-- ``batch_size``: tiles per forward pass, default 8.
+- ``batch_size``: tiles per forward pass, default 8;
+- ``max_tiles``: most tiles one image may be cut into, default 10,000 (``--max-tiles``): a
+  1-pixel tile over a 320 x 320 image would be 102,400 detector runs.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ class SliceSettings:
     merge: str = 'ios'
     iou_threshold: float = 0.5
     batch_size: int = 8
+    max_tiles: int = 10_000
 
     def __post_init__(self) -> None:
         size = self.size
@@ -75,19 +78,23 @@ class SliceSettings:
             raise _bad('iou_threshold', f'must be in (0, 1], got {self.iou_threshold!r}')
         if not _number(self.batch_size) or self.batch_size < 1:
             raise _bad('batch_size', f'must be >= 1, got {self.batch_size!r}')
+        if not _number(self.max_tiles) or int(self.max_tiles) != self.max_tiles \
+                or self.max_tiles < 1:
+            raise _bad('max_tiles', f'must be a whole number >= 1, got {self.max_tiles!r}')
         height, width = (sizes * 2)[:2]
         for name, value in (('size', (height, width)), ('overlap', float(self.overlap)),
                             ('full_pass', bool(self.full_pass)),
                             ('iou_threshold', float(self.iou_threshold)),
-                            ('batch_size', int(self.batch_size))):
+                            ('batch_size', int(self.batch_size)),
+                            ('max_tiles', int(self.max_tiles))):
             object.__setattr__(self, name, value)
 
     @classmethod
     def from_options(cls, size, overlap: float = 0.2, full_pass: bool = True,
                      merge: str = 'ios', iou_threshold: float = 0.5,
-                     batch_size: int = 8) -> 'SliceSettings':
+                     batch_size: int = 8, max_tiles: int = 10_000) -> 'SliceSettings':
         """The settings from positional options, as the constructor checks them."""
-        return cls(size, overlap, full_pass, merge, iou_threshold, batch_size)
+        return cls(size, overlap, full_pass, merge, iou_threshold, batch_size, max_tiles)
 
     @classmethod
     def from_config(cls, cfg) -> 'SliceSettings | None':
@@ -112,7 +119,7 @@ class SliceSettings:
         """The ``model.test_cfg.slicing`` dict that gives these settings."""
         return dict(size=self.size, overlap=self.overlap, full_pass=self.full_pass,
                     merge=self.merge, iou_threshold=self.iou_threshold,
-                    batch_size=self.batch_size)
+                    batch_size=self.batch_size, max_tiles=self.max_tiles)
 
 
 def _number(value) -> bool:
@@ -125,7 +132,20 @@ def _bad(field: str, problem: str) -> InputError:
 
 def tile_windows(height: int, width: int, settings: SliceSettings) -> list[tuple[int, ...]]:
     """(x1, y1, x2, y2) of every tile, row by row; together they cover the image exactly
-    (:func:`custom.core.tile_grid.tile_grid`, the grid the tiled training sets use too)."""
+    (:func:`custom.core.tile_grid.tile_grid`, the grid the tiled training sets use too).
+
+    Raises:
+        InputError: more tiles than ``settings.max_tiles`` (key ``size``).
+    """
+    tile_h, tile_w = min(settings.size[0], height), min(settings.size[1], width)
+    count = (len(axis_starts(height, tile_h, settings.overlap))
+             * len(axis_starts(width, tile_w, settings.overlap)))
+    if count > settings.max_tiles:
+        # Counted before any tile is made: a 1 px tile over 320 x 320 would be 102,400 runs.
+        raise InputError(f'slicing.size: {settings.size[0]}x{settings.size[1]} tiles cut a '
+                         f'{height}x{width} image into {count:,} tiles, over the limit of '
+                         f'{settings.max_tiles:,} (raise it with --max-tiles N or '
+                         'model.test_cfg.slicing.max_tiles)', key='size')
     return tile_grid(height, width, *settings.size, settings.overlap)
 
 
@@ -202,7 +222,7 @@ def tile_pipeline(test_pipeline: list) -> Compose:
     transforms = []
     for transform in copy.deepcopy(list(test_pipeline)):
         kind = transform['type']
-        if kind == 'LoadImageFromFile':
+        if kind in ('LoadImageFromFile', 'CheckedLoadImageFromFile'):
             transform = dict(type='mmdet.LoadImageFromNDArray',
                              to_float32=transform.get('to_float32', False))
         elif kind in ('LoadAnnotations', 'mmdet.LoadAnnotations'):

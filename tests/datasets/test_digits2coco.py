@@ -173,7 +173,7 @@ def test_dataset_config_pipeline(small_set):
 
     cfg = Config.fromfile(DIGITS_CONFIG)
     types = [t['type'] for t in cfg.train_pipeline]
-    assert types == ['LoadImageFromFile', 'LoadAnnotations', 'Resize', 'PackDetInputs']
+    assert types == ['CheckedLoadImageFromFile', 'LoadAnnotations', 'Resize', 'PackDetInputs']
     cfg.train_dataloader.dataset.data_root = f'{small_set}/'
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     assert type(dataset).__name__ == 'ValidatedCocoDataset' and len(dataset) == 10

@@ -140,7 +140,8 @@ def after_iteration(n: int):
 def assert_last_checkpoint_loadable(work: Path) -> None:
     pointer = work / 'last_checkpoint'
     if pointer.exists():
-        ckpt = load_checkpoint_safely(pointer.read_text().strip())
+        # the record is relative to the work dir (an absolute path stays absolute)
+        ckpt = load_checkpoint_safely(work / pointer.read_text().strip())
         assert 'state_dict' in ckpt and 'optimizer' in ckpt
 
 

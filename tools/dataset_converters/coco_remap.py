@@ -41,8 +41,10 @@ def main(argv=None):
     from custom.datasets.converters import remap_categories, write_coco_json
     mapping = parse_mapping(args.mapping)
     try:
-        with open(args.src) as f:
+        with open(args.src, encoding='utf-8') as f:
             coco = json.load(f)
+    except UnicodeDecodeError as err:
+        raise CLIError(f'{args.src}: not UTF-8 text (offset {err.start})') from err
     except (OSError, json.JSONDecodeError) as err:
         raise CLIError(f'{args.src}: cannot read a COCO JSON ({err})') from err
     try:
