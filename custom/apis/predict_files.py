@@ -75,14 +75,16 @@ def infer_images(detector, paths: list[str], out_dir: str, score_thr: float = 0.
         try:
             results = detector.predict_batch([image for _, _, image in batch],
                                              score_thr=score_thr, return_vis=True)
-        except (RuntimeError, ValueError, cv2.error) as err:  # an image the model cannot take
-            if len(batch) > 1:  # find it: each image of the batch on its own
+        except (InputError, RuntimeError, ValueError, cv2.error) as err:
+            # an image the model cannot take (too many tiles, say): find it, name it, go on
+            if len(batch) > 1:
                 for item in batch:
                     run([item])
                 return
             path = batch[0][1]
-            report.failed.append((path, f'{path}: inference failed on this image '
-                                        f'({type(err).__name__})'))
+            problem = (str(err) if isinstance(err, InputError) else
+                       f'inference failed on this image ({type(err).__name__})')
+            report.failed.append((path, problem if path in problem else f'{path}: {problem}'))
             bar.update(1)
             return
         for (index, path, image), result in zip(batch, results):

@@ -82,6 +82,10 @@ class AtomicCheckpointHook(CheckpointHook):
     def _save_best_checkpoint(self, runner, metrics) -> None:
         """mmengine's best-checkpoint save, with the removal of the previous best deferred
         until the new one is written (mmengine removes first)."""
+        if not self.save_best or not hasattr(self, 'file_backend'):
+            # nothing to save (no save_best), or a validation outside training: mmengine's
+            # own method decides, and it removes nothing
+            return super()._save_best_checkpoint(runner, metrics)
         backend = self.file_backend
         deferred: list = []
         previous = self.best_ckpt_path, dict(getattr(self, 'best_ckpt_path_dict', {}))

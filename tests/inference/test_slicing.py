@@ -172,7 +172,7 @@ def test_sliced_model_detects_on_the_image_the_dataloader_decoded(tmp_path):
     image = np.random.default_rng(1).integers(0, 255, (300, 500, 3), dtype=np.uint8)
     pipeline = [dict(type='mmdet.LoadImageFromNDArray')] + [
         t for t in cfg.test_dataloader.dataset.pipeline
-        if t['type'] not in ('LoadImageFromFile', 'LoadAnnotations')]
+        if t['type'] not in ('LoadImageFromFile', 'CheckedLoadImageFromFile', 'LoadAnnotations')]
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
         wrapped = KeepDecodedImage(Compose(pipeline))

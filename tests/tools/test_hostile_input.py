@@ -285,7 +285,7 @@ def test_export_refuses_to_replace_a_json_that_is_not_its_sidecar(tmp_path):
 
 def test_tile_count_over_the_limit_needs_a_flag():
     from custom.inference.slicing import SliceSettings, tile_windows
-    with pytest.raises(InputError, match=r'--slice-size: 1x1 tiles .* 102,400 tiles, over the '
+    with pytest.raises(InputError, match=r'slicing.size: 1x1 tiles .* 102,400 tiles, over the '
                                          r'limit of 10,000 \(raise it with --max-tiles'):
         tile_windows(320, 320, SliceSettings.from_options(1))
     assert len(tile_windows(320, 320, SliceSettings.from_options(1, max_tiles=102_400))) \

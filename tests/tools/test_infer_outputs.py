@@ -157,7 +157,7 @@ def test_batches_group_images_of_one_size_and_ids_follow_the_input_order(tmp_pat
     report = infer_images(fake, paths, str(tmp_path / 'out'), batch_size=2, coco=coco,
                           progress=False)
     assert fake.batches == [[(40, 60)] * 2, [(50, 50)] * 2, [(40, 60)] * 2]
-    assert report.failed == [(paths[2], f'{paths[2]}: unreadable or corrupt image')]
+    assert report.failed == [(paths[2], f'{paths[2]}: not an image, or its header is corrupt')]
     coco.write(str(tmp_path / 'out'))
     dets = json.loads((tmp_path / 'out' / 'coco_results.json').read_text())
     assert [d['image_id'] for d in dets] == [1, 2, 4, 5, 6, 7]  # input places, bad one left out
