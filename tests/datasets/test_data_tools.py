@@ -6,7 +6,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-from helpers import run_tool
 
 from custom.core.errors import InputError
 from custom.core.tile_grid import tile_grid
@@ -65,17 +64,19 @@ def test_split_refuses_in_one_line(data, fraction, message):
 def test_split_tool_writes_both_files_prints_counts_and_refuses_an_empty_file(tmp_path):
     ann = tmp_path / 'all.json'
     ann.write_text(json.dumps(DATA))
-    proc = run_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'out')
-    assert f'{tmp_path}/out/val.json: 12 images (2 without boxes), 12 boxes' in proc.stdout
-    assert 'boxes per class (train / val): A 38/10, B 6/2, C 1/0' in proc.stdout
+    from in_process import call_tool
+    code, out = call_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'out')
+    assert code == 0, out
+    assert f'{tmp_path}/out/val.json: 12 images (2 without boxes), 12 boxes' in out
+    assert 'boxes per class (train / val): A 38/10, B 6/2, C 1/0' in out
     val = json.loads((tmp_path / 'out' / 'val.json').read_text())
     assert val == split_coco(DATA, 0.2, 0)[1]
-    again = run_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'out', check=False)
-    assert again.returncode == 1 and 'train.json: exists' in again.stderr  # nothing overwritten
+    code, out = call_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'out')
+    assert code == 1 and 'train.json: exists' in out  # nothing overwritten
     ann.write_text(json.dumps(coco([])))
-    empty = run_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'e', check=False)
-    assert empty.returncode == 1 and 'Traceback' not in empty.stderr
-    assert empty.stderr.splitlines()[0] == f'error: {ann}: no images to split'
+    code, out = call_tool('tools/misc/split_coco.py', ann, '--out-dir', tmp_path / 'e')
+    assert code == 1 and 'Traceback' not in out
+    assert out.splitlines()[0] == f'error: {ann}: no images to split'
 
 
 def test_clip_to_tile_keeps_pieces_above_the_visible_fraction():
@@ -139,14 +140,16 @@ def test_a_tile_larger_than_an_image_is_one_line(tile_set, tmp_path):
     for a in data['annotations']:
         a.update(area=a['bbox'][2] * a['bbox'][3], iscrowd=0)
     ann.write_text(json.dumps(data))
-    proc = run_tool('tools/dataset_converters/coco_tile.py', ann, tmp_path, tmp_path / 'out',
-                    '--tile-size', 80, check=False)
-    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-    assert proc.stderr.splitlines()[0] == (
+    from in_process import call_tool
+    code, out = call_tool('tools/dataset_converters/coco_tile.py', ann, tmp_path,
+                          tmp_path / 'out', '--tile-size', 80)
+    assert code == 1 and 'Traceback' not in out
+    assert out.splitlines()[0] == (
         f'error: {ann}: image 8 (sub/small.png) is 60x60, smaller than the 80x80 tile '
         '(--tile-size H W); choose a tile no larger than the smallest image')
     assert not (tmp_path / 'out').exists()
-    proc = run_tool('tools/dataset_converters/coco_tile.py', ann, tmp_path, tmp_path / 'out',
-                    '--tile-size', 60, '--empty-rate', 0)
-    assert '2 images -> 4 tiles of 60x60' in proc.stdout and '1 below --min-visible' in proc.stdout
+    code, out = call_tool('tools/dataset_converters/coco_tile.py', ann, tmp_path,
+                          tmp_path / 'out', '--tile-size', 60, '--empty-rate', 0)
+    assert code == 0, out
+    assert '2 images -> 4 tiles of 60x60' in out and '1 below --min-visible' in out
     assert len(json.loads((tmp_path / 'out' / 'annotations.json').read_text())['images']) == 4

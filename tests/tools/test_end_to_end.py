@@ -196,11 +196,12 @@ def test_sliced_infer_and_python_api(digits, trained, tmp_path):
     (['--slice-size', '64', '--slice-overlap', '1'], '--slice-overlap: must be in [0, 1), got 1.0'),
 ])
 def test_bad_slicing_options_are_one_line_errors(args, message, tmp_path):
+    from in_process import call_tool
     for tool in (['tools/infer.py', 'tests', CONFIG, 'missing.pth', '--out-dir', tmp_path],
                  ['tools/test.py', CONFIG, 'missing.pth']):
-        proc = run_tool(*tool, *args, check=False)
-        assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-        assert f'error: {message}' in proc.stderr, proc.stderr
+        code, out = call_tool(*tool, *args)
+        assert code == 1 and 'Traceback' not in out
+        assert f'error: {message}' in out, out
 
 
 def test_fine_tune_to_another_class_count_and_refuse_a_classifier(digits, trained, tmp_path):

@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import run_tool
 
 from custom.core.errors import InputError
 
@@ -88,13 +87,14 @@ def test_a_file_that_is_not_a_video_is_one_line(tmp_path):
     bad.write_bytes(b'\x00\x00\x00\x18ftypmp42 not really a video')
     with pytest.raises(InputError, match=r'broken\.mp4: cannot read this video'):
         open_video(str(bad))
-    proc = run_tool('tools/infer.py', bad, CONFIG, tmp_path / 'no.pth', '--out-dir',
-                    tmp_path / 'out', check=False)
-    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-    assert proc.stderr.splitlines()[0] == (
+    from in_process import call_tool
+    code, out = call_tool('tools/infer.py', bad, CONFIG, tmp_path / 'no.pth', '--out-dir',
+                          tmp_path / 'out')
+    assert code == 1 and 'Traceback' not in out
+    assert out.splitlines()[0] == (
         f"error: {bad}: cannot read this video (not a video, or its codec is not available "
         "to OpenCV's video backend)")
-    proc = run_tool('tools/infer.py', bad, CONFIG, tmp_path / 'no.pth', '--out-dir',
-                    tmp_path / 'out', '--batch-size', '4', check=False)
-    assert proc.returncode == 1 and proc.stderr.splitlines()[0] == (
+    code, out = call_tool('tools/infer.py', bad, CONFIG, tmp_path / 'no.pth', '--out-dir',
+                          tmp_path / 'out', '--batch-size', '4')
+    assert code == 1 and out.splitlines()[0] == (
         'error: --batch-size: applies to images; a video is detected frame by frame')
