@@ -48,3 +48,14 @@ def run_analysis_tool(tool: str, argv: list) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = load_analysis_tool(tool).main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
+
+
+def make_digits(root, *, train: int, val: int, img_size: int, min_size: int, max_size: int,
+                seed: int, max_digits: int = 2):
+    """A small digits detection set in ``root`` (what ``digits2coco.py`` writes, made in this
+    process: a tool subprocess would import torch and mmdet again)."""
+    from custom.datasets import generate_digits_dataset
+    generate_digits_dataset(root, num_train=train, num_val=val, img_size=img_size,
+                            min_size=min_size, max_size=max_size, max_digits=max_digits,
+                            seed=seed, workers=1, progress=False)
+    return root

@@ -387,16 +387,22 @@ def generate_split(out_dir: Path, split: str, num_images: int, scans: np.ndarray
     img_dir.mkdir(parents=True, exist_ok=True)
     job = SplitJob(img_dir, split, seed, scans, labels, pool, cfg)
     coco = coco_skeleton(split, pool, cfg, seed)
-    for index, digits in enumerate(run_jobs(job, num_images, workers, progress)):
+    return write_coco(coco, run_jobs(job, num_images, workers, progress), cfg.img_size,
+                      out_dir / 'annotations' / f'instances_{split}.json')
+
+
+def write_coco(coco: dict, per_image: list[list[tuple[int, int, list[int]]]], img_size: int,
+               ann_path: Path) -> Path:
+    """Add the rendered images (ids 1..N, in order) and their digits' ``(label, scan_id,
+    bbox)`` to ``coco``, and write it atomically to ``ann_path``; returns ``ann_path``."""
+    for index, digits in enumerate(per_image):
         image_id = index + 1
         coco['images'].append(dict(id=image_id, file_name=file_name_of(image_id),
-                                   width=cfg.img_size, height=cfg.img_size,
-                                   license=LICENSE['id']))
+                                   width=img_size, height=img_size, license=LICENSE['id']))
         for label, scan_id, bbox in digits:
             coco['annotations'].append(dict(
                 id=len(coco['annotations']) + 1, image_id=image_id, category_id=label + 1,
                 bbox=bbox, area=bbox[2] * bbox[3], iscrowd=0, scan_id=scan_id))
-    ann_path = out_dir / 'annotations' / f'instances_{split}.json'
     ann_path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(coco, ann_path)
     return ann_path

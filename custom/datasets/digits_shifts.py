@@ -24,7 +24,6 @@ import numpy as np
 
 from .digits_canvas import (
     INK_MAX,
-    LICENSE,
     PNG_PARAMS,
     CanvasConfig,
     coco_skeleton,
@@ -36,7 +35,7 @@ from .digits_canvas import (
     run_jobs,
     smooth_noise,
     split_scans,
-    write_json_atomic,
+    write_coco,
 )
 
 __all__ = ['SHIFTS', 'Shift', 'generate_shift_set', 'photo_background', 'render_shifted']
@@ -232,16 +231,6 @@ def generate_shift_set(out_dir: str | os.PathLike, shift: Shift | str, num_image
     coco = coco_skeleton('val', pool, cfg, seed)
     coco['info']['description'] = f'classicdet digits shift set {shift.name!r} (val scans)'
     coco['info']['shift'] = {k: v for k, v in shift.__dict__.items()}
-    for index, digits in enumerate(run_jobs(job, num_images, workers, progress)):
-        image_id = index + 1
-        coco['images'].append(dict(id=image_id, file_name=file_name_of(image_id),
-                                   width=img_size, height=img_size, license=LICENSE['id']))
-        for label, scan_id, bbox in digits:
-            coco['annotations'].append(dict(
-                id=len(coco['annotations']) + 1, image_id=image_id, category_id=label + 1,
-                bbox=bbox, area=bbox[2] * bbox[3], iscrowd=0, scan_id=scan_id))
-    ann_path = out_dir / 'annotations' / f'instances_{shift.name}.json'
-    ann_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(coco, ann_path)
-    return ann_path
+    return write_coco(coco, run_jobs(job, num_images, workers, progress), img_size,
+                      out_dir / 'annotations' / f'instances_{shift.name}.json')
 

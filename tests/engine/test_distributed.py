@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_digits
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
@@ -13,9 +14,8 @@ CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 @pytest.mark.slow
 def test_two_process_torchrun_keeps_ranks_identical(tmp_path):
     data = tmp_path / 'digits'
-    subprocess.run([sys.executable, 'tools/dataset_converters/digits2coco.py', str(data),
-                    '--train', '8', '--val', '2', '--img-size', '128', '--seed', '5',
-                    '--no-progress'], check=True, capture_output=True)
+    make_digits(data, train=8, val=2, img_size=128, min_size=24, max_size=96, seed=5,
+                max_digits=5)
     work = tmp_path / 'work'
     env = dict(os.environ, PY=sys.executable, PORT='29617', OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = os.pathsep.join([str(Path('tests').resolve()), env.get('PYTHONPATH', '')])

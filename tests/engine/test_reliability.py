@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_digits
 from toy import make_runner
 
 from custom.core.safe_load import load_checkpoint_safely
@@ -148,9 +149,8 @@ def assert_last_checkpoint_loadable(work: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_matches_uninterrupted_run(tmp_path):
     data = tmp_path / 'digits'
-    subprocess.run([sys.executable, 'tools/dataset_converters/digits2coco.py', str(data),
-                    '--train', '8', '--val', '2', '--img-size', '128', '--seed', '3'],
-                   check=True, capture_output=True)
+    make_digits(data, train=8, val=2, img_size=128, min_size=24, max_size=96, seed=3,
+                max_digits=5)
     straight = tmp_path / 'straight'
     subprocess.run(train_command(data, straight, slow_save=False), check=True,
                    capture_output=True, env=subprocess_env())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_tool
+from helpers import make_digits, run_tool
 from mmengine.config import Config
 
 from custom.core.errors import InputError
@@ -44,9 +44,8 @@ def test_a_mismatch_is_one_line_naming_both_numbers_and_the_key():
 def digits(tmp_path_factory) -> Path:
     """Two training images, the second with its boxes taken away."""
     root = tmp_path_factory.mktemp('digits')
-    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 3, '--val', 2,
-             '--img-size', 96, '--min-size', 30, '--max-size', 48, '--max-digits', 2,
-             '--seed', 5, '--no-progress')
+    make_digits(root, train=3, val=2, img_size=96, min_size=30, max_size=48,
+                seed=5, max_digits=2)
     ann = root / 'annotations' / 'instances_train.json'
     data = json.loads(ann.read_text())
     data['annotations'] = [a for a in data['annotations'] if a['image_id'] != 2]

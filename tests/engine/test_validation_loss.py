@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_tool
+from helpers import make_digits
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
@@ -24,9 +24,8 @@ CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('digits')
-    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 6, '--val', 4,
-             '--img-size', 128, '--min-size', 40, '--max-size', 64, '--max-digits', 2,
-             '--seed', 3, '--no-progress')
+    make_digits(root, train=6, val=4, img_size=128, min_size=40, max_size=64,
+                seed=3, max_digits=2)
     return root
 
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import run_tool
+from helpers import make_digits, run_tool
 
 CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 
@@ -43,9 +43,8 @@ def digits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('digits')
     # Few, large digits: even an almost untrained detector then finds some of them, so the
     # mAP comparison below is between non-zero numbers.
-    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 12, '--val', 6,
-             '--img-size', 160, '--min-size', 64, '--max-size', 96, '--max-digits', 2,
-             '--seed', 1, '--no-progress')
+    make_digits(root, train=12, val=6, img_size=160, min_size=64, max_size=96,
+                seed=1, max_digits=2)
     return root
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_tool
+from helpers import make_digits, run_tool
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -22,9 +22,8 @@ CONFIG = 'configs/digits/faster-rcnn_r18_fpn_540it_digits.py'
 @pytest.fixture(scope='module')
 def digits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('digits')
-    run_tool('tools/dataset_converters/digits2coco.py', root, '--train', 1, '--val', 4,
-             '--img-size', 96, '--min-size', 30, '--max-size', 48, '--max-digits', 2,
-             '--seed', 3, '--no-progress')
+    make_digits(root, train=1, val=4, img_size=96, min_size=30, max_size=48,
+                seed=3, max_digits=2)
     return root
 
 
