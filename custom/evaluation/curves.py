@@ -97,12 +97,14 @@ def read_scalars(path: str) -> ScalarLog:
     if not log.train and not log.val:
         raise InputError(f'{path}: no scalars in the file')
     log.by_epoch = any('epoch' in record for record in log.train)
-    if not log.by_epoch:
-        for record in log.val:
-            record['step'] = max(record.get('step', 0), record['_after_iter'])
     for record in log.val:
-        # Where the evaluation sits on the training iteration axis, epoch-based runs included.
-        record['_train_step'] = record.pop('_after_iter')
+        # Where the evaluation sits on the training iteration axis: in an iteration-based run
+        # its own step (an evaluation at 90 follows the training line logged at 80), in an
+        # epoch-based run the iteration it followed.
+        after = record.pop('_after_iter')
+        if not log.by_epoch:
+            record['step'] = max(record.get('step', 0), after)
+        record['_train_step'] = after if log.by_epoch else record['step']
     return log
 
 

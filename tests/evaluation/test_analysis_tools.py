@@ -366,3 +366,13 @@ def test_validation_losses_of_an_epoch_run_sit_at_their_iteration(tmp_path):
     np.testing.assert_array_equal(series(log.val, 'val/loss', x_key='_train_step')[0], [50, 100])
     np.testing.assert_array_equal(series(log.val, 'val/loss')[0], [1, 2])
     assert '_train_step' not in log.keys(log.val)
+
+
+def test_validation_losses_sit_at_the_iteration_of_their_validation(tmp_path):
+    """A validation at iteration 90 of a run that logs training every 20 iterations sits at
+    90, not at the training line (80) before it."""
+    lines = [dict(loss=1.0, lr=0.1, iter=it, step=it) for it in (20, 40, 60, 80, 100)]
+    lines.insert(4, {'coco/bbox_mAP': 0.5, 'val/loss': 0.9, 'step': 90})
+    log = read_scalars(str(write_scalars(tmp_path / 's.json', lines)))
+    np.testing.assert_array_equal(series(log.val, 'val/loss', x_key='_train_step')[0], [90])
+    np.testing.assert_array_equal(series(log.val, 'coco/bbox_mAP')[0], [90])
