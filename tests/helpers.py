@@ -31,13 +31,8 @@ def with_trained_looking_norms(model: torch.nn.Module, seed: int = 1) -> torch.n
 
 def load_analysis_tool(name: str):
     """A tools/analysis_tools script as a module, so its ``main(argv)`` runs in-process."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / 'tools' / 'analysis_tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'analysis_tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from in_process import tool_module
+    return tool_module(f'tools/analysis_tools/{name}.py')
 
 
 def run_analysis_tool(tool: str, argv: list) -> tuple[int, str, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from in_process import tool_module
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -193,26 +194,20 @@ def test_class_names_from_yaml(tmp_path):
         load_class_names(dup)
 
 
-def load_tool(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_cli_tools(voc_root, yolo_set, tmp_path, capsys):
     out = tmp_path / 'out' / 'voc.json'
-    assert load_tool('tools/dataset_converters/voc2coco.py').main(
+    assert tool_module('tools/dataset_converters/voc2coco.py').main(
         [str(voc_root), str(out), '--split', 'trainval']) == 0
     assert len(json.loads(out.read_text())['images']) == 2
     images, labels, names = yolo_set
     out = tmp_path / 'out' / 'yolo.json'
-    assert load_tool('tools/dataset_converters/yolo2coco.py').main(
+    assert tool_module('tools/dataset_converters/yolo2coco.py').main(
         [str(images), str(labels), str(names), str(out)]) == 0
     assert len(json.loads(out.read_text())['annotations']) == 3
     (labels / 'a.txt').write_text('9 0.5 0.5 0.5 0.5\n')
     capsys.readouterr()
-    assert load_tool('tools/dataset_converters/yolo2coco.py').main(
+    assert tool_module('tools/dataset_converters/yolo2coco.py').main(
         [str(images), str(labels), str(names), str(out)]) == 1
     err = capsys.readouterr().err
     assert 'a.txt:1: class 9 is not an index' in err and 'Traceback' not in err

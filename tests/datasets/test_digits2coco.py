@@ -1,7 +1,6 @@
 """The offline digits detection set: reproducible bytes, complete COCO, exactly tight boxes,
 disjoint scan splits, its dataset config, and the tools that show it."""
 import hashlib
-import importlib.util
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from in_process import tool_module
 from pycocotools.coco import COCO
 
 from custom.datasets import generate_digits_dataset
@@ -189,15 +189,9 @@ def test_dataset_config_pipeline(small_set):
                                                                  for a in anns]
 
 
-def load_tool(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_generator_cli(tmp_path, capsys):
-    cli = load_tool('tools/dataset_converters/digits2coco.py')
+    cli = tool_module('tools/dataset_converters/digits2coco.py')
     assert cli.main([str(tmp_path / 'd'), '--train', '2', '--val', '1', '--img-size', '128',
                      '--no-progress', '--workers', '1']) == 0
     out = capsys.readouterr().out
@@ -209,7 +203,7 @@ def test_generator_cli(tmp_path, capsys):
 
 
 def test_browse_dataset_draws_boxes_just_outside(small_set, tmp_path):
-    cli = load_tool('tools/analysis_tools/browse_dataset.py')
+    cli = tool_module('tools/analysis_tools/browse_dataset.py')
     out = tmp_path / 'browse'
     # 160 px canvases shown at 320 px: an x2 upscaling puts box edges on whole pixels.
     assert cli.main([DIGITS_CONFIG, '--out-dir', str(out), '--n', '2', '--cfg-options',
@@ -228,7 +222,7 @@ def test_browse_dataset_draws_boxes_just_outside(small_set, tmp_path):
 
 
 def test_dataset_stats(small_set, tmp_path, capsys):
-    cli = load_tool('tools/analysis_tools/dataset_stats.py')
+    cli = tool_module('tools/analysis_tools/dataset_stats.py')
     ann_file = small_set / 'annotations' / 'instances_val.json'
     assert cli.main([str(ann_file), '--out', str(tmp_path / 'stats.png')]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,5 @@
 """validate_coco and ValidatedCocoDataset: every bad case named with its location, plus a fuzz."""
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from in_process import tool_module
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -417,16 +417,10 @@ def test_dataset_validation_modes(coco_set):
 
 # --- the command line --------------------------------------------------------------------
 
-def load_tool(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_cli_valid_and_invalid(coco_set, capsys):
     ann, img_dir, data = coco_set
-    cli = load_tool('tools/misc/validate_coco.py')
+    cli = tool_module('tools/misc/validate_coco.py')
     assert cli.main([str(ann), '--img-dir', str(img_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [f'{ann}: 2 images, 3 annotations, 2 categories: 0 errors, 0 info: valid']
